@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	ort "github.com/oodguard/oodguard/runtime"
+)
+
+// inspectCommand prints a model's inputs and outputs and whether oodguard can guard it.
+type inspectCommand struct {
+	ort     ortFlags
+	jsonOut bool
+}
+
+func (c *inspectCommand) Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: oodguard inspect [flags] MODEL.onnx
+
+Prints the model's inputs and outputs (a dimension of ? is dynamic) and checks that it is an
+image classifier oodguard can guard: one float32 [N,C,H,W] input, one float32 [N,K] output.
+Exits 1 when it is not.
+
+Flags:
+`)
+}
+
+type inspectReport struct {
+	Model      string               `json:"model"`
+	ORT        string               `json:"onnxruntime"`
+	Info       ort.ModelInfo        `json:"info"`
+	Classifier *ort.ClassifierShape `json:"classifier,omitempty"`
+	Problem    string               `json:"problem,omitempty"`
+}
+
+func (c *inspectCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet("inspect", c)
+	c.ort.register(fs)
+	fs.BoolVar(&c.jsonOut, "json", false, "print JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("inspect takes one model file, got %d arguments", fs.NArg())
+	}
+	if _, err := c.ort.options(); err != nil {
+		return err
+	}
+	path := fs.Arg(0)
+	info, err := ort.Inspect(path)
+	if err != nil {
+		return err
+	}
+	rep := inspectReport{Model: path, ORT: ort.Version(), Info: info}
+	shape, shapeErr := info.ClassifierShape()
+	if shapeErr == nil {
+		rep.Classifier = &shape
+	} else {
+		rep.Problem = shapeErr.Error()
+	}
+	w := stdout
+	if c.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(w, "model: %s (ONNX Runtime %s)\n", path, rep.ORT)
+		for _, t := range info.Inputs {
+			fmt.Fprintf(w, "input   %s\n", t)
+		}
+		for _, t := range info.Outputs {
+			fmt.Fprintf(w, "output  %s\n", t)
+		}
+		if shapeErr == nil {
+			fmt.Fprintf(w, "image classifier: %d channels, %dx%d pixels, %d classes\n", shape.Channels, shape.Height, shape.Width, shape.Classes)
+		}
+	}
+	if shapeErr != nil {
+		return fmt.Errorf("model %s: %w", path, shapeErr)
+	}
+	return nil
+}

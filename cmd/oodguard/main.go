@@ -1,0 +1,109 @@
+// Command oodguard is the workstation tool: it inspects and scores ONNX image classifiers,
+// calibrates energy-score thresholds, evaluates OOD detection, applies Unleashing Mask and
+// packages models into signed bundles for oodguardd.
+//
+// Each subcommand lives in its own file as a type with Run(ctx, args) and Usage().
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// command is one oodguard subcommand.
+type command interface {
+	Run(ctx context.Context, args []string) error
+	Usage(w io.Writer)
+}
+
+// commands lists the subcommands in the order the help shows them.
+var commands = []struct {
+	name, summary string
+	cmd           command
+}{
+	{"inspect", "show a model's inputs and outputs and check it is an image classifier", &inspectCommand{}},
+	{"score", "run a model on an input tensor file and print logits and OOD scores", &scoreCommand{}},
+	{"version", "print the version of oodguard and of ONNX Runtime", &versionCommand{}},
+}
+
+// usageError marks errors caused by bad flags or arguments; they exit with code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// stdout is where commands print their results; run sets it so that tests can capture it.
+var stdout io.Writer = os.Stdout
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, out, stderr io.Writer) int {
+	stdout = out
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(out)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.cmd.Run(ctx, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.As(err, new(usageError)):
+			fmt.Fprintf(stderr, "Error: %v\nTry: oodguard %s -h\n", err, c.name)
+			return 2
+		default:
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "Error: unknown command %q\nTry: oodguard help\n", args[0])
+	return 2
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "oodguard %s: guard image classifiers against out-of-distribution inputs\n\nUsage: oodguard <command> [flags]\n\nCommands:\n", Version)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'oodguard <command> -h' for a command's flags.\n")
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting and prints the
+// command's usage on -h.
+func newFlagSet(name string, c command) *flag.FlagSet {
+	fs := flag.NewFlagSet("oodguard "+name, flag.ContinueOnError)
+	fs.Usage = func() { c.Usage(fs.Output()); fs.PrintDefaults() }
+	return fs
+}
+
+// parseFlags parses args and turns flag errors into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}

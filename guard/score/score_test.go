@@ -1,0 +1,142 @@
+package score
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+func TestScoresByHand(t *testing.T) {
+	z := []float32{1, 2, 3}
+	lse := 3 + math.Log(math.Exp(-2)+math.Exp(-1)+1)
+	cases := []struct {
+		name string
+		got  func() (float64, error)
+		want float64
+	}{
+		{"energy T=1", func() (float64, error) { return Energy(z, 1) }, lse},
+		{"energy T=2", func() (float64, error) { return Energy(z, 2) }, 2 * math.Log(math.Exp(0.5)+math.Exp(1)+math.Exp(1.5))},
+		{"msp", func() (float64, error) { return MSP(z) }, math.Exp(3) / (math.Exp(1) + math.Exp(2) + math.Exp(3))},
+		{"maxlogit", func() (float64, error) { return MaxLogit(z) }, 3},
+		{"energy of equal logits", func() (float64, error) { return Energy([]float32{5, 5, 5, 5}, 1) }, 5 + math.Log(4)},
+		{"msp of equal logits", func() (float64, error) { return MSP([]float32{5, 5, 5, 5}) }, 0.25},
+	}
+	for _, c := range cases {
+		got, err := c.got()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if math.Abs(got-c.want) > 1e-12*math.Max(1, math.Abs(c.want)) {
+			t.Errorf("%s = %.15g, want %.15g", c.name, got, c.want)
+		}
+	}
+}
+
+func TestScoresStableForLargeLogits(t *testing.T) {
+	z := []float32{3e4, -3e4, 3e4 - 1}
+	e, err := Energy(z, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3e4 + math.Log(1+math.Exp(-1)); math.Abs(e-want) > 1e-9 {
+		t.Errorf("energy %v, want %v", e, want)
+	}
+	p, err := MSP(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 / (1 + math.Exp(-1)); math.Abs(p-want) > 1e-12 {
+		t.Errorf("msp %v, want %v", p, want)
+	}
+	low := float32(-1e30)
+	e, err = Energy([]float32{low, low}, 1)
+	if want := float64(low) + math.Log(2); err != nil || e != want {
+		t.Errorf("energy of very negative logits %v, %v", e, err)
+	}
+}
+
+func TestNonFiniteLogitsAreErrors(t *testing.T) {
+	nan := float32(math.NaN())
+	inf := float32(math.Inf(1))
+	for _, z := range [][]float32{{1, nan}, {inf, 0}, {0, -inf}} {
+		for name, f := range map[string]Func{"energy": func(z []float32) (float64, error) { return Energy(z, 1) }, "msp": MSP, "maxlogit": MaxLogit} {
+			if _, err := f(z); !errors.Is(err, ErrNonFinite) {
+				t.Errorf("%s(%v): %v, want ErrNonFinite", name, z, err)
+			}
+		}
+	}
+	if _, err := MSP(nil); !errors.Is(err, ErrEmpty) {
+		t.Errorf("MSP(nil): %v", err)
+	}
+	if _, err := Energy([]float32{1}, 0); err == nil {
+		t.Error("Energy with T=0 worked")
+	}
+}
+
+func TestSpec(t *testing.T) {
+	for _, s := range []Spec{{Kind: KindEnergy}, {Kind: KindEnergy, Temperature: 1000}, {Kind: KindMSP}, {Kind: KindMaxLogit}} {
+		if _, err := s.Func(); err != nil {
+			t.Errorf("%v: %v", s, err)
+		}
+	}
+	for _, s := range []Spec{{}, {Kind: "odin2"}, {Kind: KindEnergy, Temperature: -1}, {Kind: KindMSP, Temperature: 5}} {
+		if _, err := s.Func(); err == nil {
+			t.Errorf("%+v accepted", s)
+		}
+	}
+	// Energy with no temperature means T=1.
+	f, _ := Spec{Kind: KindEnergy}.Func()
+	a, _ := f([]float32{1, 2})
+	b, _ := Energy([]float32{1, 2}, 1)
+	if a != b {
+		t.Errorf("T=0 gives %v, T=1 gives %v", a, b)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	dst := make([]float64, 2)
+	if err := Batch(MaxLogit, []float32{1, 2, 5, 3}, 2, dst); err != nil || dst[0] != 2 || dst[1] != 5 {
+		t.Fatalf("%v %v", dst, err)
+	}
+	if err := Batch(MaxLogit, []float32{1, 2, 3}, 2, dst); err == nil {
+		t.Error("ragged batch accepted")
+	}
+	if err := Batch(MaxLogit, []float32{1, 2, float32(math.NaN()), 3}, 2, dst); !errors.Is(err, ErrNonFinite) {
+		t.Errorf("NaN row: %v", err)
+	}
+	logits := []float32{1, 2, 5, 3}
+	allocs := testing.AllocsPerRun(100, func() { _ = Batch(MSP, logits, 2, dst) })
+	if allocs != 0 {
+		t.Errorf("Batch allocates %v times", allocs)
+	}
+}
+
+func FuzzEnergy(f *testing.F) {
+	f.Add(float32(1), float32(2), float32(3), 1.0)
+	f.Add(float32(3e38), float32(-3e38), float32(0), 1000.0)
+	f.Fuzz(func(t *testing.T, a, b, c float32, temp float64) {
+		z := []float32{a, b, c}
+		e, err := Energy(z, temp)
+		if err != nil {
+			return
+		}
+		m, _ := MaxLogit(z)
+		// max z <= T*logsumexp(z/T) <= max z + T*log(K)
+		if math.IsNaN(e) || e < m-1e-9*math.Abs(m) || e > m+temp*math.Log(3)+1e-9*math.Abs(m)+1e-9 {
+			t.Fatalf("energy(%v, T=%v) = %v outside [max, max+T log K]", z, temp, e)
+		}
+	})
+}
+
+func BenchmarkEnergy(b *testing.B) {
+	z := make([]float32, 1000)
+	for i := range z {
+		z[i] = float32(i%17) * 0.3
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Energy(z, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package runtime_test
+
+import (
+	"testing"
+	"time"
+
+	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/runtime/runtimetest"
+	ortgo "github.com/yalue/onnxruntime_go"
+)
+
+// BenchmarkInference runs batches through a runtime.Runner and through a bare onnxruntime_go
+// AdvancedSession with bound tensors (the fastest loop the wrapper offers) on the same model,
+// batch and threads, interleaved in one loop so both see the same machine noise. It reports
+//
+//	ratio        Runner throughput / bare throughput (target >= 0.98)
+//	img/s        Runner images per second
+//	bare-img/s   bare images per second
+//	allocs/call  Go allocations per Runner.Run (target 0)
+func BenchmarkInference(b *testing.B) {
+	runtimetest.Setup(b)
+	const threads = 2
+	for _, m := range []struct {
+		name  string
+		batch int
+	}{{"cnn28", 64}, {"resnet32", 64}} {
+		b.Run(m.name+"/batch64/threads2", func(b *testing.B) {
+			path := runtimetest.Model(b, m.name+".onnx")
+			opts := ort.Options{IntraOpThreads: threads, InterOpThreads: 1}
+			c, err := ort.Open(path, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			r, err := c.NewRunner(m.batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			bare := newBareSession(b, path, c.Shape(), m.batch, opts)
+			defer bare.Destroy()
+			for i := range r.Input() {
+				r.Input()[i] = float32(i%255) / 255
+			}
+			copy(bare.in.GetData(), r.Input())
+
+			for i := 0; i < 3; i++ { // warm up both
+				mustRun(b, r)
+				if err := bare.s.Run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			allocs := testing.AllocsPerRun(10, func() { mustRun(b, r) })
+			var ours, base time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				// Alternate which goes first so that neither always runs on a warmer cache.
+				if i%2 == 0 {
+					ours += timeIt(func() { mustRun(b, r) })
+					base += timeIt(func() { mustBare(b, bare) })
+				} else {
+					base += timeIt(func() { mustBare(b, bare) })
+					ours += timeIt(func() { mustRun(b, r) })
+				}
+			}
+			b.StopTimer()
+			imgs := float64(b.N * m.batch)
+			b.ReportMetric(base.Seconds()/ours.Seconds(), "ratio")
+			b.ReportMetric(imgs/ours.Seconds(), "img/s")
+			b.ReportMetric(imgs/base.Seconds(), "bare-img/s")
+			b.ReportMetric(allocs, "allocs/call")
+		})
+	}
+}
+
+type bareSession struct {
+	s       *ortgo.AdvancedSession
+	in, out *ortgo.Tensor[float32]
+}
+
+func (s *bareSession) Destroy() {
+	s.s.Destroy()
+	s.in.Destroy()
+	s.out.Destroy()
+}
+
+func newBareSession(b *testing.B, path string, sh ort.ClassifierShape, batch int, opts ort.Options) *bareSession {
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer so.Destroy()
+	if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+		b.Fatal(err)
+	}
+	if err := so.SetInterOpNumThreads(opts.InterOpThreads); err != nil {
+		b.Fatal(err)
+	}
+	in, err := ortgo.NewEmptyTensor[float32](ortgo.NewShape(int64(batch), int64(sh.Channels), int64(sh.Height), int64(sh.Width)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := ortgo.NewEmptyTensor[float32](ortgo.NewShape(int64(batch), int64(sh.Classes)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := ortgo.NewAdvancedSession(path, []string{sh.Input}, []string{sh.Output},
+		[]ortgo.Value{in}, []ortgo.Value{out}, so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &bareSession{s: s, in: in, out: out}
+}
+
+func timeIt(f func()) time.Duration {
+	t := time.Now()
+	f()
+	return time.Since(t)
+}
+
+func mustRun(b *testing.B, r *ort.Runner) {
+	if _, err := r.Run(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func mustBare(b *testing.B, s *bareSession) {
+	if err := s.s.Run(); err != nil {
+		b.Fatal(err)
+	}
+}

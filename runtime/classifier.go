@@ -1,0 +1,275 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+
+	ort "github.com/yalue/onnxruntime_go"
+	"go.uber.org/zap"
+)
+
+// Options configure a session.
+type Options struct {
+	IntraOpThreads int             // threads inside one operator; 0 lets ONNX Runtime choose
+	InterOpThreads int             // threads across operators; 0 lets ONNX Runtime choose
+	Provider       ProviderOptions // execution provider; CPU when empty
+	Logger         *zap.Logger     // nil logs nothing
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
+		return fmt.Errorf("runtime: thread counts must not be negative (intra %d, inter %d)", o.IntraOpThreads, o.InterOpThreads)
+	}
+	return o.Provider.Validate()
+}
+
+// Classifier is an opened image classifier. It is safe for concurrent use; each Runner is not.
+type Classifier struct {
+	path     string
+	sha256   string
+	info     ModelInfo
+	shape    ClassifierShape
+	provider Provider
+	sess     *ort.DynamicAdvancedSession
+}
+
+// Inspect reads a model's inputs and outputs without checking what kind of model it is.
+// Init must have been called.
+func Inspect(path string) (ModelInfo, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("runtime: read model: %w", err)
+	}
+	info, err := inspectData(data)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("runtime: model %s: %w", path, err)
+	}
+	return info, nil
+}
+
+func inspectData(data []byte) (ModelInfo, error) {
+	if !initialized() {
+		return ModelInfo{}, errors.New("ONNX Runtime is not initialised (call runtime.Init or runtime.Setup first)")
+	}
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(data)
+	if err != nil {
+		return ModelInfo{}, fmt.Errorf("not a valid ONNX model: %w", err)
+	}
+	return ModelInfo{Inputs: infoFromORT(ins), Outputs: infoFromORT(outs)}, nil
+}
+
+func initialized() bool { return LibraryPath() != "" }
+
+// Open loads the image classifier at path. It refuses, with ErrNotClassifier, a model that does
+// not have one float32 [N,C,H,W] input and one float32 [N,K] output, and a provider that the
+// library lacks unless opts.Provider.FallbackToCPU is set.
+func Open(path string, opts Options) (*Classifier, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: read model: %w", err)
+	}
+	info, err := inspectData(data)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
+	}
+	shape, err := info.ClassifierShape()
+	if err != nil {
+		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	c := &Classifier{path: path, sha256: hex.EncodeToString(sum[:]), info: info, shape: shape, provider: ProviderCPU}
+
+	sess, err := newSession(data, shape, opts)
+	if errors.Is(err, ErrProviderUnavailable) && opts.Provider.FallbackToCPU {
+		log.Warn("execution provider unavailable, falling back to CPU", zap.String("provider", string(opts.Provider.Name)), zap.Error(err))
+		opts.Provider = ProviderOptions{}
+		sess, err = newSession(data, shape, opts)
+	} else if err == nil && opts.Provider.Name != "" {
+		c.provider = opts.Provider.Name
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
+	}
+	c.sess = sess
+	log.Info("model opened", zap.String("path", path), zap.String("sha256", c.sha256),
+		zap.Stringer("shape", shape), zap.String("provider", string(c.provider)),
+		zap.Int("intra_op_threads", opts.IntraOpThreads), zap.Int("inter_op_threads", opts.InterOpThreads))
+	return c, nil
+}
+
+// NewSessionOptions returns ONNX Runtime session options with the threads and provider of opts.
+// The caller destroys them.
+func NewSessionOptions(opts Options) (*ort.SessionOptions, error) {
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("session options: %w", err)
+	}
+	if opts.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opts.IntraOpThreads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("intra-op threads: %w", err)
+		}
+	}
+	if opts.InterOpThreads > 0 {
+		if err := so.SetInterOpNumThreads(opts.InterOpThreads); err != nil {
+			so.Destroy()
+			return nil, fmt.Errorf("inter-op threads: %w", err)
+		}
+	}
+	if err := opts.Provider.apply(so); err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	return so, nil
+}
+
+func newSession(data []byte, shape ClassifierShape, opts Options) (*ort.DynamicAdvancedSession, error) {
+	so, err := NewSessionOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{shape.Input}, []string{shape.Output}, so)
+	if err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return sess, nil
+}
+
+// Path returns the model file's path.
+func (c *Classifier) Path() string { return c.path }
+
+// SHA256 returns the hex sha256 of the model file as it was loaded.
+func (c *Classifier) SHA256() string { return c.sha256 }
+
+// Info returns the model's inputs and outputs.
+func (c *Classifier) Info() ModelInfo { return c.info }
+
+// Shape returns the classifier's input and output shape.
+func (c *Classifier) Shape() ClassifierShape { return c.shape }
+
+// Provider returns the execution provider the session runs on.
+func (c *Classifier) Provider() Provider { return c.provider }
+
+// CheckInput reports whether images of channels x height x width fit the model's input.
+func (c *Classifier) CheckInput(channels, height, width int) error {
+	s := c.shape
+	if channels != s.Channels || height != s.Height || width != s.Width {
+		return fmt.Errorf("runtime: model %s takes %dx%dx%d (CxHxW) images, not %dx%dx%d",
+			c.path, s.Channels, s.Height, s.Width, channels, height, width)
+	}
+	return nil
+}
+
+// Close releases the session. Runners must be closed first.
+func (c *Classifier) Close() error {
+	if c.sess == nil {
+		return nil
+	}
+	err := c.sess.Destroy()
+	c.sess = nil
+	return err
+}
+
+// Runner runs batches of a fixed size through a classifier. Its input and output tensors are
+// allocated once; Run makes no allocation. A Runner is not safe for concurrent use: give each
+// goroutine its own.
+type Runner struct {
+	c       *Classifier
+	batch   int
+	in, out *ort.Tensor[float32]
+	binding *ort.IoBinding
+}
+
+// NewRunner returns a Runner for batches of n images.
+func (c *Classifier) NewRunner(n int) (*Runner, error) {
+	s := c.shape
+	if n <= 0 {
+		return nil, fmt.Errorf("runtime: batch size %d must be positive", n)
+	}
+	if s.Batch > 0 && n != s.Batch {
+		return nil, fmt.Errorf("runtime: model %s has a fixed batch size of %d, cannot run batches of %d", c.path, s.Batch, n)
+	}
+	in, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(s.Channels), int64(s.Height), int64(s.Width)))
+	if err != nil {
+		return nil, fmt.Errorf("runtime: input tensor: %w", err)
+	}
+	out, err := ort.NewEmptyTensor[float32](ort.NewShape(int64(n), int64(s.Classes)))
+	if err != nil {
+		in.Destroy()
+		return nil, fmt.Errorf("runtime: output tensor: %w", err)
+	}
+	r := &Runner{c: c, batch: n, in: in, out: out}
+	if r.binding, err = c.sess.CreateIoBinding(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("runtime: io binding: %w", err)
+	}
+	if err := r.binding.BindInput(s.Input, in); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("runtime: bind input %s: %w", s.Input, err)
+	}
+	if err := r.binding.BindOutput(s.Output, out); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("runtime: bind output %s: %w", s.Output, err)
+	}
+	return r, nil
+}
+
+// Batch returns the number of images per run.
+func (r *Runner) Batch() int { return r.batch }
+
+// Classes returns the number of logits per image.
+func (r *Runner) Classes() int { return r.c.shape.Classes }
+
+// Input returns the input tensor's memory, [batch,C,H,W] in row-major order, to fill before Run.
+func (r *Runner) Input() []float32 { return r.in.GetData() }
+
+// SetInput copies x into the input tensor; x must hold exactly batch*C*H*W values.
+func (r *Runner) SetInput(x []float32) error {
+	dst := r.in.GetData()
+	if len(x) != len(dst) {
+		s := r.c.shape
+		return fmt.Errorf("runtime: input has %d values, model %s wants %d (%dx%dx%dx%d)",
+			len(x), r.c.path, len(dst), r.batch, s.Channels, s.Height, s.Width)
+	}
+	copy(dst, x)
+	return nil
+}
+
+// Run runs the model on the input tensor and returns the logits, [batch,K] in row-major order.
+// The slice is reused by the next Run.
+func (r *Runner) Run() ([]float32, error) {
+	if err := r.c.sess.RunWithBinding(r.binding); err != nil {
+		return nil, fmt.Errorf("runtime: run %s: %w", r.c.path, err)
+	}
+	return r.out.GetData(), nil
+}
+
+// Close releases the runner's tensors.
+func (r *Runner) Close() error {
+	var errs []error
+	if r.binding != nil {
+		errs = append(errs, r.binding.Destroy())
+		r.binding = nil
+	}
+	if r.in != nil {
+		errs = append(errs, r.in.Destroy())
+		r.in = nil
+	}
+	if r.out != nil {
+		errs = append(errs, r.out.Destroy())
+		r.out = nil
+	}
+	return errors.Join(errs...)
+}
