@@ -31,6 +31,7 @@ var commands = []struct {
 	cmd           command
 }{
 	{"inspect", "show a model's inputs and outputs and check it is an image classifier", &inspectCommand{}},
+	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", &metricsCommand{}},
 	{"score", "run a model on an input tensor file and print logits and OOD scores", &scoreCommand{}},
 	{"version", "print the version of oodguard and of ONNX Runtime", &versionCommand{}},
 }
@@ -43,13 +44,17 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// stdout is where commands print their results; run sets it so that tests can capture it.
-var stdout io.Writer = os.Stdout
+// stdout and stderr are where commands print results and flag help; run sets them so that
+// tests can capture them.
+var (
+	stdout io.Writer = os.Stdout
+	stderr io.Writer = os.Stderr
+)
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func run(args []string, out, stderr io.Writer) int {
-	stdout = out
+func run(args []string, out, errOut io.Writer) int {
+	stdout, stderr = out, errOut
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printUsage(out)
 		if len(args) == 0 {
@@ -93,6 +98,7 @@ func printUsage(w io.Writer) {
 // command's usage on -h.
 func newFlagSet(name string, c command) *flag.FlagSet {
 	fs := flag.NewFlagSet("oodguard "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() { c.Usage(fs.Output()); fs.PrintDefaults() }
 	return fs
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -17,8 +16,7 @@ func (c *versionCommand) Usage(w io.Writer) {
 }
 
 func (c *versionCommand) Run(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("oodguard version", flag.ContinueOnError)
-	fs.Usage = func() { c.Usage(fs.Output()); fs.PrintDefaults() }
+	fs := newFlagSet("version", c)
 	fs.StringVar(&c.lib, "ort-lib", "", "path of libonnxruntime.so")
 	if err := parseFlags(fs, args); err != nil {
 		return err
