@@ -16,6 +16,7 @@ epochs on CIFAR-10 so that they are real classifiers; otherwise they keep their 
 weights. Either way the references below are computed from the exported weights.
 
 For each classifier NAME it writes:
+  NAME.preprocess.json  the preprocessing spec (device/preprocess.Spec) of its inputs
   NAME.input.f32  the reference inputs, raw little-endian float32, shape [B,C,H,W]
   NAME.ref.json   input shape, the logits PyTorch computed, and the OOD scores computed from them
                   in float64: energy at T=1 and T=1000 (T*logsumexp(z/T)), MSP, MaxLogit.
@@ -213,13 +214,34 @@ def write_reference(model, name, inputs):
         f.write("\n")
 
 
+def write_specs():
+    """Writes NAME.preprocess.json next to each classifier: the spec its inputs were made with
+    (device/preprocess.FashionMNIST() and CIFAR10())."""
+    f32 = lambda v: [float(np.float32(x)) for x in v]
+    specs = {
+        "cnn28": dict(width=28, height=28, channels=1, resize="stretch", mean=f32([FMNIST_MEAN]),
+                      std=f32([FMNIST_STD]), layout="NCHW"),
+        # Computed in float64 and rounded once, as the Go preset's constants are.
+        "resnet32": dict(width=32, height=32, channels=3, resize="stretch", mean=f32(np.array([125.3, 123.0, 113.9]) / 255),
+                         std=f32(np.array([63.0, 62.1, 66.7]) / 255), layout="NCHW"),
+    }
+    for name, spec in specs.items():
+        with open(os.path.join(OUT, name + ".preprocess.json"), "w") as f:
+            json.dump(spec, f, indent=2)
+            f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data"))
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--specs-only", action="store_true", help="only write the NAME.preprocess.json files")
     args = ap.parse_args()
     torch.set_num_threads(2)
     os.makedirs(OUT, exist_ok=True)
+    write_specs()
+    if args.specs_only:
+        return
 
     # Small CNN on Fashion-MNIST.
     torch.manual_seed(0)

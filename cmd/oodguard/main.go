@@ -30,6 +30,8 @@ var commands = []struct {
 	name, summary string
 	cmd           command
 }{
+	{"calibrate", "fit the score threshold at a target ID true-positive rate; write calibration.json", &calibrateCommand{}},
+	{"eval", "evaluate OOD detection on ID and OOD datasets; write a report with plots", &evalCommand{}},
 	{"inspect", "show a model's inputs and outputs and check it is an image classifier", &inspectCommand{}},
 	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", &metricsCommand{}},
 	{"score", "run a model on an input tensor file and print logits and OOD scores", &scoreCommand{}},

@@ -1,0 +1,139 @@
+package preprocess
+
+import (
+	"image"
+	"image/color"
+)
+
+// gather converts the pixels (x0+xs[i], y) of img, xs relative to the left edge x0, into
+// 8-bit values with c channels (1 or 3), packed into dst (len(xs)*c bytes). See
+// Preprocessor for the colour rules. The four common image types are read directly;
+// others go through At, which allocates.
+func gather(dst []uint8, img image.Image, y, x0 int, xs []int, c int) {
+	switch m := img.(type) {
+	case *image.Gray:
+		row := m.Pix[(y-m.Rect.Min.Y)*m.Stride+x0-m.Rect.Min.X:]
+		if c == 1 {
+			for i, x := range xs {
+				dst[i] = row[x]
+			}
+			return
+		}
+		for i, x := range xs {
+			v := row[x]
+			dst[3*i], dst[3*i+1], dst[3*i+2] = v, v, v
+		}
+	case *image.RGBA:
+		row := m.Pix[(y-m.Rect.Min.Y)*m.Stride+4*(x0-m.Rect.Min.X):]
+		for i, x := range xs {
+			px := row[4*x : 4*x+4 : 4*x+4]
+			r, g, b := unpremultiply(px[0], px[1], px[2], px[3])
+			put(dst, i, c, r, g, b)
+		}
+	case *image.NRGBA:
+		row := m.Pix[(y-m.Rect.Min.Y)*m.Stride+4*(x0-m.Rect.Min.X):]
+		for i, x := range xs {
+			px := row[4*x : 4*x+3 : 4*x+3]
+			put(dst, i, c, px[0], px[1], px[2])
+		}
+	case *image.YCbCr:
+		gatherYCbCr(dst, m, y, x0, xs, c)
+	default:
+		for i, x := range xs {
+			n := color.NRGBAModel.Convert(img.At(x0+x, y)).(color.NRGBA)
+			put(dst, i, c, n.R, n.G, n.B)
+		}
+	}
+}
+
+// put stores pixel i as RGB (c == 3) or as its luma (c == 1).
+func put(dst []uint8, i, c int, r, g, b uint8) {
+	if c == 1 {
+		dst[i] = luma(r, g, b)
+		return
+	}
+	dst[3*i], dst[3*i+1], dst[3*i+2] = r, g, b
+}
+
+// luma returns the ITU-R BT.601 luma 0.299R + 0.587G + 0.114B rounded to 8 bits, with
+// Pillow's fixed-point weights (they sum to 65536, so gray stays gray).
+func luma(r, g, b uint8) uint8 {
+	return uint8((19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b) + 1<<15) >> 16)
+}
+
+// unpremultiply returns the non-premultiplied colour of a premultiplied RGBA pixel,
+// exactly as color.NRGBAModel computes it.
+func unpremultiply(r, g, b, a uint8) (uint8, uint8, uint8) {
+	switch a {
+	case 0xff:
+		return r, g, b
+	case 0:
+		return 0, 0, 0
+	}
+	a16 := uint32(a) * 0x101
+	f := func(v uint8) uint8 { return uint8((uint32(v) * 0x101 * 0xffff / a16) >> 8) }
+	return f(r), f(g), f(b)
+}
+
+// gatherYCbCr is gather for *image.YCbCr. Its chroma offsets are those of
+// image.YCbCr.COffset, with constant divisors for speed.
+func gatherYCbCr(dst []uint8, m *image.YCbCr, y, x0 int, xs []int, c int) {
+	yRow := m.Y[(y-m.Rect.Min.Y)*m.YStride+x0-m.Rect.Min.X:]
+	var dx, dy int
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio444:
+		dx, dy = 1, 1
+	case image.YCbCrSubsampleRatio422:
+		dx, dy = 2, 1
+	case image.YCbCrSubsampleRatio420:
+		dx, dy = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		dx, dy = 1, 2
+	case image.YCbCrSubsampleRatio411:
+		dx, dy = 4, 1
+	case image.YCbCrSubsampleRatio410:
+		dx, dy = 4, 2
+	default:
+		for i, x := range xs {
+			ci := m.COffset(x0+x, y)
+			r, g, b := ycbcrToRGB(yRow[x], m.Cb[ci], m.Cr[ci])
+			put(dst, i, c, r, g, b)
+		}
+		return
+	}
+	cRow := (y/dy - m.Rect.Min.Y/dy) * m.CStride
+	cb, cr := m.Cb[cRow:], m.Cr[cRow:]
+	switch dx {
+	case 1:
+		base := x0 - m.Rect.Min.X
+		for i, x := range xs {
+			r, g, b := ycbcrToRGB(yRow[x], cb[base+x], cr[base+x])
+			put(dst, i, c, r, g, b)
+		}
+	case 2:
+		base := m.Rect.Min.X / 2
+		for i, x := range xs {
+			ci := (x0+x)/2 - base
+			r, g, b := ycbcrToRGB(yRow[x], cb[ci], cr[ci])
+			put(dst, i, c, r, g, b)
+		}
+	case 4:
+		base := m.Rect.Min.X / 4
+		for i, x := range xs {
+			ci := (x0+x)/4 - base
+			r, g, b := ycbcrToRGB(yRow[x], cb[ci], cr[ci])
+			put(dst, i, c, r, g, b)
+		}
+	}
+}
+
+// ycbcrToRGB is color.YCbCrToRGB (JFIF full-range BT.601) with branch-free clamping; it
+// returns the same values for every input.
+func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	yy := int32(y) * 0x10101
+	cb1, cr1 := int32(cb)-128, int32(cr)-128
+	r := (yy + 91881*cr1) >> 16
+	g := (yy - 22554*cb1 - 46802*cr1) >> 16
+	b := (yy + 116130*cb1) >> 16
+	return uint8(min(max(r, 0), 255)), uint8(min(max(g, 0), 255)), uint8(min(max(b, 0), 255))
+}

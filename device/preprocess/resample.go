@@ -1,0 +1,76 @@
+package preprocess
+
+import (
+	"image"
+	"math"
+)
+
+// window returns the part of a sw x sh frame that is resampled to the input size, as
+// its origin and size in source pixels: the whole frame for ResizeStretch, the centred
+// largest region with the input's aspect ratio for ResizeCenterCrop.
+func (p *Preprocessor) window(sw, sh int) (x0, y0, ww, wh float64) {
+	ww, wh = float64(sw), float64(sh)
+	if !p.crop {
+		return 0, 0, ww, wh
+	}
+	// Compare aspect ratios in integers, so that the side that fits is exact.
+	if p.w*sh >= p.h*sw { // the frame is relatively taller: keep its full width
+		wh = float64(sw) * float64(p.h) / float64(p.w)
+	} else { // relatively wider: keep its full height
+		ww = float64(sh) * float64(p.w) / float64(p.h)
+	}
+	return (float64(sw) - ww) / 2, (float64(sh) - wh) / 2, ww, wh
+}
+
+// taps returns the two source coordinates, clamped to 0..n-1, and the weight of the
+// second one for output coordinate i of out along an axis whose window starts at o and
+// spans size source pixels. Pixel centres sit at +0.5 (align_corners=False).
+func taps(i, out int, o, size float64, n int) (a, b int, w float32) {
+	s := o + (float64(i)+0.5)*size/float64(out) - 0.5
+	f := math.Floor(s)
+	a, b, w = int(f), int(f)+1, float32(s-f)
+	if a < 0 {
+		a, w = 0, 0
+	}
+	if b > n-1 {
+		b = n - 1
+	}
+	if a > n-1 {
+		a = n - 1
+	}
+	return a, b, w
+}
+
+// resample converts an image of another size with bilinear interpolation.
+func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangle) {
+	sw, sh := b.Dx(), b.Dy()
+	x0, y0, ww, wh := p.window(sw, sh)
+	for x := range p.w {
+		p.xs[2*x], p.xs[2*x+1], p.wx[x] = taps(x, p.w, x0, ww, sw)
+	}
+	plane, c := p.h*p.w, p.c
+	lastA, lastB := -1, -1
+	for y := range p.h {
+		ya, yb, wy := taps(y, p.h, y0, wh, sh)
+		if ya != lastA {
+			gather(p.row0, img, b.Min.Y+ya, b.Min.X, p.xs, c)
+		}
+		if yb != lastB {
+			gather(p.row1, img, b.Min.Y+yb, b.Min.X, p.xs, c)
+		}
+		lastA, lastB = ya, yb
+		row0, row1, wx := p.row0, p.row1, p.wx[:p.w]
+		for ch := range c {
+			out := dst[ch*plane+y*p.w : ch*plane+(y+1)*p.w]
+			scale, bias := p.scale[ch], p.bias[ch]
+			for x, w := range wx {
+				i := 2*x*c + ch
+				a0, a1 := float32(row0[i]), float32(row0[i+c])
+				b0, b1 := float32(row1[i]), float32(row1[i+c])
+				top := a0 + (a1-a0)*w
+				bottom := b0 + (b1-b0)*w
+				out[x] = normalize(top+(bottom-top)*wy, scale, bias)
+			}
+		}
+	}
+}
