@@ -2,7 +2,6 @@ package batchscore
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
@@ -10,40 +9,12 @@ import (
 	"testing"
 
 	"github.com/oodguard/oodguard/dataset"
+	"github.com/oodguard/oodguard/dataset/datasettest"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 )
-
-// writeIDX writes n synthetic 28x28 images and their labels as IDX files.
-func writeIDX(t *testing.T, dir string, n int) (string, string) {
-	t.Helper()
-	img := make([]byte, 16+n*784)
-	binary.BigEndian.PutUint32(img[0:], 0x803)
-	binary.BigEndian.PutUint32(img[4:], uint32(n))
-	binary.BigEndian.PutUint32(img[8:], 28)
-	binary.BigEndian.PutUint32(img[12:], 28)
-	for i := 0; i < n; i++ {
-		for p := 0; p < 784; p++ {
-			img[16+i*784+p] = byte((p*(i+3) + i*i) % 256)
-		}
-	}
-	lab := make([]byte, 8+n)
-	binary.BigEndian.PutUint32(lab[0:], 0x801)
-	binary.BigEndian.PutUint32(lab[4:], uint32(n))
-	for i := 0; i < n; i++ {
-		lab[8+i] = byte(i % 10)
-	}
-	ip, lp := filepath.Join(dir, "x-images-idx3-ubyte"), filepath.Join(dir, "x-labels-idx1-ubyte")
-	if err := os.WriteFile(ip, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(lp, lab, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return ip, lp
-}
 
 func TestRunMatchesOneByOne(t *testing.T) {
 	runtimetest.Setup(t)
@@ -52,7 +23,7 @@ func TestRunMatchesOneByOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer clf.Close()
-	ip, lp := writeIDX(t, t.TempDir(), 70)
+	ip, lp := datasettest.WriteIDX(t, t.TempDir(), "x", 70, 28, 28)
 	specs := []score.Spec{{Kind: score.KindEnergy}, {Kind: score.KindMSP}, {Kind: score.KindMaxLogit}}
 	r, err := dataset.OpenIDX(ip, lp, dataset.Options{})
 	if err != nil {
@@ -131,7 +102,7 @@ func TestRunRejectsSpecForOtherModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer clf.Close()
-	ip, lp := writeIDX(t, t.TempDir(), 3)
+	ip, lp := datasettest.WriteIDX(t, t.TempDir(), "x", 3, 28, 28)
 	r, _ := dataset.OpenIDX(ip, lp, dataset.Options{})
 	defer r.Close()
 	if _, err := Run(context.Background(), clf, preprocess.CIFAR10(), r, Options{}); err == nil || !strings.Contains(err.Error(), "3x32x32") {

@@ -25,17 +25,18 @@ type command interface {
 	Usage(w io.Writer)
 }
 
-// commands lists the subcommands in the order the help shows them.
+// commands lists the subcommands in the order the help shows them. Each run gets a fresh
+// command value, so flag state never leaks from one run to the next.
 var commands = []struct {
 	name, summary string
-	cmd           command
+	cmd           func() command
 }{
-	{"calibrate", "fit the score threshold at a target ID true-positive rate; write calibration.json", &calibrateCommand{}},
-	{"eval", "evaluate OOD detection on ID and OOD datasets; write a report with plots", &evalCommand{}},
-	{"inspect", "show a model's inputs and outputs and check it is an image classifier", &inspectCommand{}},
-	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", &metricsCommand{}},
-	{"score", "run a model on an input tensor file and print logits and OOD scores", &scoreCommand{}},
-	{"version", "print the version of oodguard and of ONNX Runtime", &versionCommand{}},
+	{"calibrate", "fit the score threshold at a target ID true-positive rate; write calibration.json", func() command { return &calibrateCommand{} }},
+	{"eval", "evaluate OOD detection on ID and OOD datasets; write a report with plots", func() command { return &evalCommand{} }},
+	{"inspect", "show a model's inputs and outputs and check it is an image classifier", func() command { return &inspectCommand{} }},
+	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", func() command { return &metricsCommand{} }},
+	{"score", "run a model on an input tensor file and print logits and OOD scores", func() command { return &scoreCommand{} }},
+	{"version", "print the version of oodguard and of ONNX Runtime", func() command { return &versionCommand{} }},
 }
 
 // usageError marks errors caused by bad flags or arguments; they exit with code 2.
@@ -70,7 +71,7 @@ func run(args []string, out, errOut io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.cmd.Run(ctx, args[1:])
+		err := c.cmd().Run(ctx, args[1:])
 		switch {
 		case err == nil:
 			return 0

@@ -4,50 +4,66 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
+	"strings"
 
+	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/dataset"
+	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 )
 
-// scoreCommand runs a model on a raw tensor file and prints logits and OOD scores.
+// scoreCommand runs a model on images or a raw tensor file and prints, per image, the predicted
+// class, the OOD scores and, with a calibration, the decision the daemon would make.
 type scoreCommand struct {
 	ort         ortFlags
 	model       string
-	batch       int
+	calib       string
+	preset      string
+	specFile    string
 	temperature float64
 	jsonOut     bool
 }
 
 func (c *scoreCommand) Usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: oodguard score -model MODEL.onnx [flags] INPUT.f32
+	fmt.Fprint(w, `Usage: oodguard score -model MODEL.onnx [flags] INPUT
 
-Runs the classifier on INPUT.f32, a raw little-endian float32 tensor of one or more images in
-the model's [C,H,W] layout, already preprocessed, and prints for each image the predicted class
-and its OOD scores: energy (T*logsumexp(z/T)), MSP and MaxLogit. Every score is "higher = more
-in-distribution".
+INPUT is an image file, a folder of images (sorted by name), any dataset 'oodguard eval'
+reads (PATH or PATH#PREFIX), or a raw little-endian float32 tensor file (.f32) of images
+already preprocessed into the model's [C,H,W] layout.
+
+Prints for each image the predicted class and its OOD scores: energy (T*logsumexp(z/T)), MSP
+and MaxLogit, all "higher = more in-distribution". With -calibration, also the decision
+oodguardd makes for the frame on its own (debounce window 1): "ood" when the calibrated score
+is below the threshold.
 
 Flags:
 `)
 }
 
+// scoredImage is one line of output.
 type scoredImage struct {
-	Index    int       `json:"index"`
-	Class    int       `json:"class"`
-	Energy   float64   `json:"energy"`
-	MSP      float64   `json:"msp"`
-	MaxLogit float64   `json:"maxlogit"`
-	Logits   []float32 `json:"logits"`
+	Index    int     `json:"index"`
+	Name     string  `json:"name,omitempty"`
+	Class    int     `json:"class"`
+	Energy   float64 `json:"energy"`
+	MSP      float64 `json:"msp"`
+	MaxLogit float64 `json:"maxlogit"`
+	Decision string  `json:"decision,omitempty"` // "id" or "ood", with a calibration
 }
 
 func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("score", c)
 	c.ort.register(fs)
 	fs.StringVar(&c.model, "model", "", "ONNX image classifier (required)")
-	fs.IntVar(&c.batch, "batch", 32, "images per ONNX Runtime run")
+	fs.StringVar(&c.calib, "calibration", "", "calibration.json: its preprocessing, and the decision per image")
+	fs.StringVar(&c.preset, "preset", "", "preprocessing preset for images: fashion-mnist or cifar10")
+	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON for images (default: MODEL.preprocess.json)")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
 	fs.BoolVar(&c.jsonOut, "json", false, "print JSON lines, one per image")
 	if err := parseFlags(fs, args); err != nil {
@@ -57,14 +73,21 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 		return usagef("-model is required")
 	}
 	if fs.NArg() != 1 {
-		return usagef("score takes one input file, got %d arguments", fs.NArg())
-	}
-	if c.batch <= 0 {
-		return usagef("-batch %d must be positive", c.batch)
+		return usagef("score takes one input, got %d arguments", fs.NArg())
 	}
 	energy, err := score.Spec{Kind: score.KindEnergy, Temperature: c.temperature}.Func()
 	if err != nil {
 		return usageError{err}
+	}
+	var cal *calibrate.Calibration
+	var decide score.Func
+	if c.calib != "" {
+		if cal, err = calibrate.LoadCalibration(c.calib); err != nil {
+			return err
+		}
+		if decide, err = cal.Score.Func(); err != nil {
+			return err
+		}
 	}
 	opts, err := c.ort.options()
 	if err != nil {
@@ -75,56 +98,129 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer clf.Close()
-	input, err := readTensorFile(fs.Arg(0), clf.Shape())
+	if cal != nil {
+		if err := cal.CheckModel(clf.SHA256()); err != nil {
+			return fmt.Errorf("calibration %s, model %s: %w", c.calib, c.model, err)
+		}
+	}
+	in, err := c.openInput(fs.Arg(0), clf, cal)
 	if err != nil {
 		return err
 	}
-	per := clf.Shape().InputLen(1)
-	n := len(input) / per
-	k := clf.Shape().Classes
+	r, err := clf.NewRunner(1)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
 	enc := json.NewEncoder(stdout)
 	if !c.jsonOut {
-		fmt.Fprintf(stdout, "%5s %5s %12s %10s %10s\n", "image", "class", "energy(T="+fmt.Sprint(c.temperature)+")", "msp", "maxlogit")
+		fmt.Fprintf(stdout, "%5s %5s %12s %9s %9s %-8s %s\n", "image", "class", fmt.Sprintf("energy(T=%g)", c.temperature), "msp", "maxlogit", "decision", "name")
 	}
-	for start := 0; start < n; start += c.batch {
+	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b := min(c.batch, n-start)
-		r, err := clf.NewRunner(b)
+		name, err := in(r.Input())
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		copy(r.Input(), input[start*per:(start+b)*per])
-		logits, err := r.Run()
+		z, err := r.Run()
+		if err != nil {
+			return err
+		}
+		img := scoredImage{Index: i, Name: name, Class: argmax(z)}
+		if img.Energy, err = energy(z); err == nil {
+			if img.MSP, err = score.MSP(z); err == nil {
+				img.MaxLogit, err = score.MaxLogit(z)
+			}
+		}
+		if err == nil && decide != nil {
+			var s float64
+			if s, err = decide(z); err == nil {
+				img.Decision = "id"
+				if s < cal.Threshold {
+					img.Decision = "ood"
+				}
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("image %d (%s): %w", i, name, err)
+		}
+		if c.jsonOut {
+			if err := enc.Encode(img); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "%5d %5d %12.6f %9.6f %9.4f %-8s %s\n", img.Index, img.Class, img.Energy, img.MSP, img.MaxLogit, img.Decision, img.Name)
+		}
+	}
+}
+
+// openInput returns a function that fills one image's tensor per call, with its name, and
+// io.EOF after the last.
+func (c *scoreCommand) openInput(path string, clf *ort.Classifier, cal *calibrate.Calibration) (func([]float32) (string, error), error) {
+	if strings.HasSuffix(path, ".f32") {
+		x, err := readTensorFile(path, clf.Shape())
+		if err != nil {
+			return nil, err
+		}
+		per := clf.Shape().InputLen(1)
+		next := 0
+		return func(dst []float32) (string, error) {
+			if next*per >= len(x) {
+				return "", io.EOF
+			}
+			copy(dst, x[next*per:(next+1)*per])
+			next++
+			return fmt.Sprintf("%s[%d]", path, next-1), nil
+		}, nil
+	}
+	var spec preprocess.Spec
+	var err error
+	if cal != nil {
+		spec = cal.Preprocess
+	} else if spec, _, err = loadSpec(c.preset, c.specFile, c.model); err != nil {
+		return nil, err
+	}
+	if err := clf.CheckInput(spec.Channels, spec.Height, spec.Width); err != nil {
+		return nil, err
+	}
+	pre, err := preprocess.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	d, err := parseDataArg(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	var r dataset.Reader
+	if st, serr := os.Stat(d.path); serr == nil && !st.IsDir() && isImageFile(d.path) {
+		r, err = dataset.OpenFolder(d.path, dataset.Options{Layout: dataset.LayoutFlat})
+	} else {
+		r, err = d.open(true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return func(dst []float32) (string, error) {
+		s, err := r.Next()
 		if err != nil {
 			r.Close()
-			return err
+			return "", err
 		}
-		for i := 0; i < b; i++ {
-			z := logits[i*k : (i+1)*k]
-			img := scoredImage{Index: start + i, Class: argmax(z), Logits: append([]float32(nil), z...)}
-			if img.Energy, err = energy(z); err == nil {
-				if img.MSP, err = score.MSP(z); err == nil {
-					img.MaxLogit, err = score.MaxLogit(z)
-				}
-			}
-			if err != nil {
-				r.Close()
-				return fmt.Errorf("image %d of %s: %w", start+i, fs.Arg(0), err)
-			}
-			if c.jsonOut {
-				if err := enc.Encode(img); err != nil {
-					r.Close()
-					return err
-				}
-			} else {
-				fmt.Fprintf(stdout, "%5d %5d %12.6f %10.6f %10.6f\n", img.Index, img.Class, img.Energy, img.MSP, img.MaxLogit)
-			}
+		if err := pre.Process(dst, s.Image); err != nil {
+			return "", fmt.Errorf("%s: %w", s.Name, err)
 		}
-		r.Close()
-	}
-	return nil
+		return s.Name, nil
+	}, nil
+}
+
+func isImageFile(p string) bool {
+	p = strings.ToLower(p)
+	return strings.HasSuffix(p, ".png") || strings.HasSuffix(p, ".jpg") || strings.HasSuffix(p, ".jpeg")
 }
 
 // readTensorFile reads raw little-endian float32 values that must fill whole images of shape s.
