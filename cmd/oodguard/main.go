@@ -31,11 +31,14 @@ var commands = []struct {
 	name, summary string
 	cmd           func() command
 }{
+	{"bundle", "pack a model and its calibration into a signed update bundle", func() command { return &bundleCommand{} }},
 	{"calibrate", "fit the score threshold at a target ID true-positive rate; write calibration.json", func() command { return &calibrateCommand{} }},
 	{"eval", "evaluate OOD detection on ID and OOD datasets; write a report with plots", func() command { return &evalCommand{} }},
 	{"inspect", "show a model's inputs and outputs and check it is an image classifier", func() command { return &inspectCommand{} }},
+	{"keygen", "create an Ed25519 key pair for signing bundles", func() command { return &keygenCommand{} }},
 	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", func() command { return &metricsCommand{} }},
 	{"score", "run a model on an input tensor file and print logits and OOD scores", func() command { return &scoreCommand{} }},
+	{"verify", "check a bundle's signature, files, device class and version", func() command { return &verifyCommand{} }},
 	{"version", "print the version of oodguard and of ONNX Runtime", func() command { return &versionCommand{} }},
 }
 
