@@ -1,0 +1,30 @@
+package mqtt
+
+// Topics names the topics of one device; see the package documentation for the layout.
+type Topics struct {
+	base string // "<prefix>/<device>"
+}
+
+// NewTopics returns the topics of device under prefix.
+func NewTopics(prefix, device string) Topics { return Topics{base: prefix + "/" + device} }
+
+// Available is "<prefix>/<device>/available": retained "online" or "offline".
+func (t Topics) Available() string { return t.base + "/available" }
+
+// Events is "<prefix>/<device>/events": alert events as JSON.
+func (t Topics) Events() string { return t.base + "/events" }
+
+// Frame is "<prefix>/<device>/frames/<event-id>": the flagged frame of one event, as JPEG.
+func (t Topics) Frame(eventID string) string { return t.base + "/frames/" + eventID }
+
+// Frames is the filter "<prefix>/<device>/frames/+" that matches every frame topic.
+func (t Topics) Frames() string { return t.base + "/frames/+" }
+
+// Stats is "<prefix>/<device>/stats": periodic stats as JSON.
+func (t Topics) Stats() string { return t.base + "/stats" }
+
+// Availability payloads.
+const (
+	Online  = "online"
+	Offline = "offline"
+)
