@@ -39,6 +39,7 @@ var commands = []struct {
 	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", func() command { return &metricsCommand{} }},
 	{"score", "run a model on an input tensor file and print logits and OOD scores", func() command { return &scoreCommand{} }},
 	{"verify", "check a bundle's signature, files, device class and version", func() command { return &verifyCommand{} }},
+	{"watch", "subscribe to oodguardd alerts over MQTT and print them", func() command { return &watchCommand{} }},
 	{"version", "print the version of oodguard and of ONNX Runtime", func() command { return &versionCommand{} }},
 }
 

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/oodguard/oodguard/guard/event"
+)
+
+// watchCommand subscribes to devices' alerts and prints them.
+type watchCommand struct {
+	broker, prefix, device string
+	save                   string
+	untilOffline           bool
+	count                  int
+	wait                   time.Duration
+	jsonOut                bool
+}
+
+func (c *watchCommand) Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: oodguard watch -broker tcp://HOST:PORT [flags]
+
+Subscribes to oodguardd alerts (<prefix>/<device>/events), availability and frames, and prints
+each alert as it arrives, once per event id (MQTT may deliver a message twice). With -save, the
+flagged frames are written there as <event-id>.jpg.
+
+Flags:
+`)
+}
+
+func (c *watchCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet("watch", c)
+	fs.StringVar(&c.broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	fs.StringVar(&c.prefix, "prefix", "oodguard", "topic prefix")
+	fs.StringVar(&c.device, "device", "+", "device id; + for every device")
+	fs.StringVar(&c.save, "save", "", "folder to save flagged frames in")
+	fs.BoolVar(&c.untilOffline, "until-offline", false, "exit when a watched device goes offline or the broker goes away")
+	fs.IntVar(&c.count, "count", 0, "exit after this many alerts (0: never)")
+	fs.DurationVar(&c.wait, "wait", 10*time.Second, "keep trying to reach the broker this long at start")
+	fs.BoolVar(&c.jsonOut, "json", false, "print each alert as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %v", fs.Args())
+	}
+	if c.save != "" {
+		if err := os.MkdirAll(c.save, 0o755); err != nil {
+			return err
+		}
+	}
+	base := c.prefix + "/" + c.device
+	done := make(chan string, 1)
+	finish := func(why string) {
+		select {
+		case done <- why:
+		default:
+		}
+	}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	alerts := 0
+	onEvent := func(_ paho.Client, m paho.Message) {
+		ev, err := event.Decode(m.Payload())
+		if err != nil {
+			fmt.Fprintf(stderr, "ignoring a malformed event on %s: %v\n", m.Topic(), err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if seen[ev.ID] {
+			return
+		}
+		seen[ev.ID] = true
+		alerts++
+		c.print(ev)
+		if c.count > 0 && alerts >= c.count {
+			finish(fmt.Sprintf("%d alerts", alerts))
+		}
+	}
+	onFrame := func(_ paho.Client, m paho.Message) {
+		if c.save == "" {
+			return
+		}
+		id := m.Topic()[strings.LastIndex(m.Topic(), "/")+1:]
+		if id == "" || strings.ContainsAny(id, `/\.`) {
+			return
+		}
+		if err := os.WriteFile(filepath.Join(c.save, id+".jpg"), m.Payload(), 0o644); err != nil {
+			fmt.Fprintf(stderr, "saving frame %s: %v\n", id, err)
+		}
+	}
+	onAvailable := func(_ paho.Client, m paho.Message) {
+		dev := strings.TrimSuffix(strings.TrimPrefix(m.Topic(), c.prefix+"/"), "/available")
+		fmt.Fprintf(stdout, "%s %s is %s\n", time.Now().Format("15:04:05"), dev, m.Payload())
+		if c.untilOffline && string(m.Payload()) == "offline" {
+			finish(dev + " went offline")
+		}
+	}
+	opts := paho.NewClientOptions().AddBroker(c.broker).SetClientID(fmt.Sprintf("oodguard-watch-%d", os.Getpid())).
+		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(true).SetConnectTimeout(2 * time.Second)
+	opts.SetOnConnectHandler(func(cl paho.Client) {
+		cl.Subscribe(base+"/events", 1, onEvent)
+		cl.Subscribe(base+"/frames/+", 1, onFrame)
+		cl.Subscribe(base+"/available", 1, onAvailable)
+	})
+	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		fmt.Fprintf(stdout, "%s lost the broker: %v\n", time.Now().Format("15:04:05"), err)
+		if c.untilOffline {
+			finish("broker went away")
+		}
+	})
+	cl := paho.NewClient(opts)
+	deadline := time.Now().Add(c.wait)
+	for {
+		t := cl.Connect()
+		if t.WaitTimeout(3*time.Second) && t.Error() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("broker %s: not reachable for %v: %v", c.broker, c.wait, t.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	defer cl.Disconnect(250)
+	fmt.Fprintf(stdout, "watching %s/# on %s\n", base, c.broker)
+	select {
+	case <-ctx.Done():
+	case why := <-done:
+		fmt.Fprintf(stdout, "done: %s\n", why)
+	}
+	return nil
+}
+
+func (c *watchCommand) print(ev event.Event) {
+	if c.jsonOut {
+		json.NewEncoder(stdout).Encode(ev)
+		return
+	}
+	frame := ""
+	if ev.Frame != "" {
+		frame = " frame on " + ev.Frame
+	}
+	fmt.Fprintf(stdout, "%s ALERT %s frame %d (%s): %s %.4f, median %.4f < threshold %.4f, model %s%s\n",
+		ev.Time.Local().Format("15:04:05.000"), ev.Device, ev.FrameID, ev.Source, ev.ScoreKind, ev.Score, ev.Median, ev.Threshold, ev.Model, frame)
+}

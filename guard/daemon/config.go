@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/oodguard/oodguard/device/source"
+	"github.com/oodguard/oodguard/guard/mqtt"
+	"github.com/oodguard/oodguard/guard/outbox"
+	ort "github.com/oodguard/oodguard/runtime"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is oodguardd's YAML configuration file. Load reads it over DefaultConfig and
+// validates it; unknown keys are errors. Secrets (the MQTT password) never appear in it: they
+// come from a file or an environment variable named here.
+type Config struct {
+	DeviceID       string        `yaml:"device_id"`       // this device's id, in topics and events
+	Model          ModelConfig   `yaml:"model"`           // the model and its calibration
+	Source         SourceConfig  `yaml:"source"`          // where frames come from
+	Guard          GuardConfig   `yaml:"guard"`           // decisions and alerts
+	MQTT           mqtt.Config   `yaml:"mqtt"`            // the broker alerts go to
+	EmbeddedBroker BrokerConfig  `yaml:"embedded_broker"` // run an MQTT broker inside the daemon
+	Outbox         OutboxConfig  `yaml:"outbox"`          // the on-disk queue of unsent alerts
+	HTTP           HTTPConfig    `yaml:"http"`            // /metrics and /healthz
+	StatsInterval  time.Duration `yaml:"stats_interval"`  // how often stats go to MQTT; 0 turns them off
+	Log            LogConfig     `yaml:"log"`
+}
+
+// ModelConfig names the model and how ONNX Runtime runs it.
+type ModelConfig struct {
+	Path           string              `yaml:"path"`             // the ONNX classifier
+	Calibration    string              `yaml:"calibration"`      // its calibration.json (threshold, score, preprocessing)
+	Version        string              `yaml:"version"`          // shown in events; default: sha256 prefix of the model
+	ORTLib         string              `yaml:"ort_lib"`          // libonnxruntime.so; default: $ONNXRUNTIME_LIB, next to the binary, system folders
+	IntraOpThreads int                 `yaml:"intra_op_threads"` // 0: ONNX Runtime decides
+	Provider       ort.ProviderOptions `yaml:"provider"`         // cpu (default), cuda or tensorrt
+}
+
+// SourceConfig selects the frame source: type names it, and the section of that name
+// configures it (see device/source for every option and its default).
+type SourceConfig struct {
+	Type      string                  `yaml:"type"`      // "folder", "camera" or "synthetic"
+	Path      string                  `yaml:"path"`      // folder: a folder of JPEG/PNG frames, or one file
+	Folder    source.FolderOptions    `yaml:"folder"`    // loop, fps, cache_bytes, jpeg_decoder
+	Camera    source.CameraConfig     `yaml:"camera"`    // device, format, width, height, fps, reopen_*, ...
+	Synthetic source.SyntheticOptions `yaml:"synthetic"` // width, height, gray, pattern, seed, frames, fps
+}
+
+// GuardConfig tunes decisions and alerts.
+type GuardConfig struct {
+	Debounce     int           `yaml:"debounce"`      // decide on the median of the last N scores; 1 decides per frame
+	SendFrames   bool          `yaml:"send_frames"`   // publish each flagged frame as JPEG
+	JPEGQuality  int           `yaml:"jpeg_quality"`  // for frames that are not JPEG already
+	StuckTimeout time.Duration `yaml:"stuck_timeout"` // no frame finished for this long: the daemon exits for a restart
+}
+
+// BrokerConfig runs an embedded MQTT broker (for a standalone device or the demo).
+type BrokerConfig struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:1883; empty: no embedded broker
+}
+
+// OutboxConfig places and bounds the outbox.
+type OutboxConfig struct {
+	Dir           string `yaml:"dir"`
+	outbox.Limits `yaml:",inline"`
+}
+
+// HTTPConfig serves /metrics (Prometheus) and /healthz.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"` // e.g. 127.0.0.1:9310; empty: no HTTP server
+}
+
+// LogConfig sets the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json, console, or auto (console on a terminal, JSON otherwise)
+}
+
+// DefaultConfig returns the defaults every file is read over.
+func DefaultConfig() Config {
+	return Config{
+		Source:        SourceConfig{Type: "camera"},
+		Guard:         GuardConfig{Debounce: 1, SendFrames: true, JPEGQuality: 85, StuckTimeout: 30 * time.Second},
+		MQTT:          mqtt.DefaultConfig(),
+		Outbox:        OutboxConfig{Dir: "/var/lib/oodguard/outbox"},
+		StatsInterval: 30 * time.Second,
+		Log:           LogConfig{Level: "info", Format: "auto"},
+	}
+}
+
+// ConfigError names the field of a bad configuration.
+type ConfigError struct {
+	File  string
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("config %s: %v", e.File, e.Err)
+	}
+	return fmt.Sprintf("config %s: %s: %v", e.File, e.Field, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadConfig reads path over the defaults and validates the result.
+func LoadConfig(path string) (Config, error) {
+	cfg := DefaultConfig()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cfg, &ConfigError{File: path, Err: err}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil {
+		return cfg, &ConfigError{File: path, Err: err}
+	}
+	if cfg.MQTT.DeviceID == "" {
+		cfg.MQTT.DeviceID = cfg.DeviceID
+	}
+	if err := cfg.Validate(); err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func wrapField(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ConfigError{Field: field, Err: err}
+}
+
+func fieldErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
+// Validate reports the first bad field.
+func (c *Config) Validate() error {
+	if c.DeviceID == "" {
+		return fieldErr("device_id", "missing")
+	}
+	if c.Model.Path == "" {
+		return fieldErr("model.path", "missing")
+	}
+	if c.Model.Calibration == "" {
+		return fieldErr("model.calibration", "missing")
+	}
+	if c.Model.IntraOpThreads < 0 {
+		return fieldErr("model.intra_op_threads", "%d is negative", c.Model.IntraOpThreads)
+	}
+	if err := c.Model.Provider.Validate(); err != nil {
+		return fieldErr("model.provider", "%v", err)
+	}
+	var err error
+	switch s := c.Source; s.Type {
+	case "folder":
+		if s.Path == "" {
+			return fieldErr("source.path", "missing for a folder source")
+		}
+		err = wrapField("source.folder", s.Folder.Validate())
+	case "camera":
+		err = wrapField("source.camera", s.Camera.Validate())
+	case "synthetic":
+		err = wrapField("source.synthetic", s.Synthetic.Validate())
+	default:
+		return fieldErr("source.type", "%q is not folder, camera or synthetic", s.Type)
+	}
+	if err != nil {
+		return err
+	}
+	if c.Guard.Debounce < 1 || c.Guard.Debounce > 1000 {
+		return fieldErr("guard.debounce", "%d is not between 1 and 1000", c.Guard.Debounce)
+	}
+	if c.Guard.JPEGQuality < 1 || c.Guard.JPEGQuality > 100 {
+		return fieldErr("guard.jpeg_quality", "%d is not between 1 and 100", c.Guard.JPEGQuality)
+	}
+	if c.Guard.StuckTimeout < time.Second {
+		return fieldErr("guard.stuck_timeout", "%v is less than 1s", c.Guard.StuckTimeout)
+	}
+	if err := c.MQTT.Validate(); err != nil {
+		var fe *mqtt.FieldError
+		if errors.As(err, &fe) {
+			return fieldErr("mqtt."+fe.Field, "%v", fe.Err)
+		}
+		return fieldErr("mqtt", "%v", err)
+	}
+	if c.Outbox.Dir == "" {
+		return fieldErr("outbox.dir", "missing")
+	}
+	if c.Outbox.MaxMessages < 0 || c.Outbox.MaxBytes < 0 {
+		return fieldErr("outbox", "limits must not be negative")
+	}
+	if c.StatsInterval < 0 {
+		return fieldErr("stats_interval", "%v is negative", c.StatsInterval)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldErr("log.level", "%q is not debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "auto", "json", "console":
+	default:
+		return fieldErr("log.format", "%q is not auto, json or console", c.Log.Format)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+// Package daemon wires oodguardd together: it loads ONNX Runtime, the model and its
+// calibration, opens the frame source, the outbox and the MQTT publisher (and, when asked, an
+// embedded broker), runs the frame pipeline, serves /metrics and /healthz, and talks to systemd
+// (readiness and watchdog). Run returns when the context ends or a finite source is done, after
+// flushing the outbox.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/device"
+	"github.com/oodguard/oodguard/guard/broker"
+	"github.com/oodguard/oodguard/guard/event"
+	"github.com/oodguard/oodguard/guard/mqtt"
+	"github.com/oodguard/oodguard/guard/outbox"
+	"github.com/oodguard/oodguard/guard/pipeline"
+	ort "github.com/oodguard/oodguard/runtime"
+	"go.uber.org/zap"
+)
+
+// ErrStuck is returned when an inference ran longer than guard.stuck_timeout.
+var ErrStuck = errors.New("inference stuck")
+
+// FlushTimeout bounds how long shutdown waits for the outbox to drain.
+const FlushTimeout = 10 * time.Second
+
+// brokerGrace is how long an embedded broker may keep forwarding after the publisher closed.
+const brokerGrace = 300 * time.Millisecond
+
+// Daemon is a running oodguardd.
+type Daemon struct {
+	cfg   Config
+	log   *zap.Logger
+	start time.Time
+
+	clf    *ort.Classifier
+	model  *pipeline.Model
+	src    device.Source
+	box    *outbox.Outbox
+	pub    *mqtt.Publisher
+	broker *broker.Broker
+	pipe   *pipeline.Pipeline
+	http   *http.Server
+}
+
+// Run starts the daemon and blocks until ctx ends, the source ends, or a part fails.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) (err error) {
+	d := &Daemon{cfg: cfg, log: log, start: time.Now()}
+	defer func() { err = errors.Join(err, d.close()) }()
+	if err := d.open(ctx); err != nil {
+		return err
+	}
+	return d.run(ctx)
+}
+
+// open loads everything; on error the caller closes what was opened.
+func (d *Daemon) open(ctx context.Context) error {
+	cfg := d.cfg
+	lib, err := ort.Setup(cfg.Model.ORTLib)
+	if err != nil {
+		return err
+	}
+	cal, err := calibrate.LoadCalibration(cfg.Model.Calibration)
+	if err != nil {
+		return err
+	}
+	d.clf, err = ort.Open(cfg.Model.Path, ort.Options{IntraOpThreads: cfg.Model.IntraOpThreads, Provider: cfg.Model.Provider, Logger: d.log.Named("runtime")})
+	if err != nil {
+		return err
+	}
+	if err := cal.CheckModel(d.clf.SHA256()); err != nil {
+		return fmt.Errorf("calibration %s, model %s: %w", cfg.Model.Calibration, cfg.Model.Path, err)
+	}
+	version := cfg.Model.Version
+	if version == "" {
+		version = "sha256:" + d.clf.SHA256()[:12]
+	}
+	d.model, err = pipeline.NewModel(d.clf, cal.Preprocess, cal.Score, cal.Threshold, cfg.Guard.Debounce, version)
+	if err != nil {
+		return fmt.Errorf("model %s with calibration %s: %w", cfg.Model.Path, cfg.Model.Calibration, err)
+	}
+	d.log.Info("model loaded", zap.String("model", cfg.Model.Path), zap.String("version", version),
+		zap.Stringer("score", cal.Score), zap.Float64("threshold", cal.Threshold), zap.String("onnxruntime", lib))
+
+	if cfg.EmbeddedBroker.Listen != "" {
+		if d.broker, err = broker.Start(cfg.EmbeddedBroker.Listen, d.log.Named("broker")); err != nil {
+			return err
+		}
+	}
+	if d.box, err = outbox.Open(cfg.Outbox.Dir, cfg.Outbox.Limits, d.log.Named("outbox")); err != nil {
+		return err
+	}
+	if d.pub, err = mqtt.New(cfg.MQTT, d.box, d.log.Named("mqtt")); err != nil {
+		return err
+	}
+	if err := d.pub.Start(ctx); err != nil {
+		return err
+	}
+	if d.src, err = openSource(cfg.Source, d.log.Named("source")); err != nil {
+		return err
+	}
+	d.pipe = pipeline.New(pipeline.Config{
+		Device: cfg.DeviceID, RunID: event.NewRunID(), SendFrames: cfg.Guard.SendFrames, JPEGQuality: cfg.Guard.JPEGQuality,
+	}, d.src, d.model, d.pub, d.log.Named("pipeline"))
+	if cfg.HTTP.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http: %w", err)
+		}
+		d.http = &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second}
+		go d.http.Serve(ln)
+		d.log.Info("serving /metrics and /healthz", zap.String("addr", ln.Addr().String()))
+	}
+	return nil
+}
+
+// run runs the pipeline with the watchdog and stats beside it.
+func (d *Daemon) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.watch(ctx, cancel) }()
+	go func() { defer wg.Done(); d.publishStats(ctx) }()
+	notifyReady(d.log)
+	err := d.pipe.Run(ctx)
+	cancel(nil)
+	wg.Wait()
+	s := d.pipe.Snapshot()
+	d.log.Info("frame loop ended", zap.Uint64("frames", s.Frames), zap.Uint64("flagged", s.Flagged),
+		zap.Uint64("bad_frames", s.BadFrames), zap.Float64("inference_p50_ms", s.InferenceP50Ms), zap.Float64("inference_p99_ms", s.InferenceP99Ms))
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStuck) {
+		return cause
+	}
+	return err
+}
+
+// watch pings the systemd watchdog while inference is healthy and stops the daemon when an
+// inference has run for longer than guard.stuck_timeout: ONNX Runtime cannot interrupt a run,
+// so the way out is a restart by systemd (Restart=on-failure).
+func (d *Daemon) watch(ctx context.Context, stop context.CancelCauseFunc) {
+	every := watchdogInterval(d.log)
+	if every == 0 || every > d.cfg.Guard.StuckTimeout/4 {
+		every = max(d.cfg.Guard.StuckTimeout/4, 100*time.Millisecond)
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if busy := d.pipe.InferenceRunning(); busy > d.cfg.Guard.StuckTimeout {
+			d.log.Error("inference stuck, stopping for a restart", zap.Duration("running", busy))
+			stop(fmt.Errorf("%w: one inference has run for %v (guard.stuck_timeout %v)", ErrStuck, busy.Round(time.Millisecond), d.cfg.Guard.StuckTimeout))
+			return
+		}
+		notifyWatchdog()
+	}
+}
+
+// publishStats sends the stats message every stats_interval.
+func (d *Daemon) publishStats(ctx context.Context) {
+	if d.cfg.StatsInterval == 0 {
+		return
+	}
+	t := time.NewTicker(d.cfg.StatsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := d.pub.Stats(d.stats()); err != nil {
+				d.log.Debug("stats not sent", zap.Error(err))
+			}
+		}
+	}
+}
+
+func (d *Daemon) stats() event.Stats {
+	s := d.pipe.Snapshot()
+	return event.Stats{
+		Time: time.Now().UTC(), Device: d.cfg.DeviceID, Model: s.Model, Frames: s.Frames, Flagged: s.Flagged,
+		Dropped: s.BadFrames, FPS: s.FPS, InferenceP50Ms: s.InferenceP50Ms, InferenceP99Ms: s.InferenceP99Ms,
+		OutboxLen: d.box.Len(), OutboxBytes: d.box.Bytes(), OutboxDropped: d.box.Dropped(),
+		UptimeS: time.Since(d.start).Seconds(),
+	}
+}
+
+// close stops everything in reverse order; the publisher gets FlushTimeout to drain the outbox.
+func (d *Daemon) close() error {
+	var errs []error
+	if d.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		errs = append(errs, d.http.Shutdown(ctx))
+		cancel()
+	}
+	if d.src != nil {
+		errs = append(errs, d.src.Close())
+	}
+	if d.pub != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), FlushTimeout)
+		if err := d.pub.Close(ctx); err != nil {
+			d.log.Warn("outbox not fully flushed; the rest is sent after the next start", zap.Error(err), zap.Int("left", d.box.Len()))
+		}
+		cancel()
+	}
+	if d.box != nil {
+		errs = append(errs, d.box.Close())
+	}
+	if d.broker != nil {
+		// Give the embedded broker a moment to hand the last messages ("offline" among them) to
+		// its subscribers before it closes their connections.
+		time.Sleep(brokerGrace)
+		errs = append(errs, d.broker.Close())
+	}
+	if d.model != nil {
+		errs = append(errs, d.model.Close())
+	}
+	if d.clf != nil {
+		errs = append(errs, d.clf.Close())
+	}
+	return errors.Join(errs...)
+}
