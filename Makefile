@@ -6,9 +6,13 @@ LDFLAGS := -X main.Version=$(VERSION)
 ORT_LIB := $(CURDIR)/.cache/onnxruntime/1.24.1/linux-$(shell $(GO) env GOARCH)/libonnxruntime.so
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: all build test ort lint bench fixtures clean
+.PHONY: all build test ort lint bench fixtures clean demo debs firmware
 
 all: build
+
+## debs: the Debian packages the tests need (mosquitto, the arm64 cross toolchain, qemu-user); installs only missing ones, only as root
+debs:
+	@scripts/install-debs.sh
 
 ## ort: fetch the ONNX Runtime library (pinned by sha256) into .cache/ (once)
 ort:
@@ -18,6 +22,19 @@ ort:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/oodguard ./cmd/oodguardd
 
+## demo: the daemon on testdata/frames with its embedded MQTT broker; a subscriber prints the alerts
+demo: ort build
+	@rm -rf .cache/demo
+	@echo "== oodguardd on testdata/frames (10 Fashion-MNIST frames in distribution, 10 MNIST/Tiny ImageNet frames out of it)"
+	@bin/oodguard watch -broker tcp://127.0.0.1:18830 -until-offline -save .cache/demo/frames -wait 30s & watcher=$$!; \
+	bin/oodguardd -config testdata/demo/oodguardd.yaml; rc=$$?; wait $$watcher; \
+	echo "== flagged frames saved in .cache/demo/frames"; exit $$rc
+
+## firmware: dist/oodguardd-$(VERSION)-linux-{arm64,amd64}.tar.gz: cgo cross-build, ONNX Runtime, systemd unit, example config
+FIRMWARE_ARCHS ?= arm64 amd64
+firmware: debs
+	VERSION=$(VERSION) GO=$(GO) scripts/cross-arm64.sh $(FIRMWARE_ARCHS)
+
 ## lint: gofmt and go vet
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -25,7 +42,7 @@ lint:
 	$(GO) vet ./...
 
 ## test: everything the tests need, then the tests (CI runs this)
-test: ort lint
+test: debs ort lint
 	OODGUARD_REQUIRE_ORT=1 $(GO) test -count=1 ./...
 
 ## bench: the benchmarks, with ratios against their baselines
@@ -37,4 +54,4 @@ fixtures:
 	/usr/bin/python3 testdata/make_models.py
 
 clean:
-	rm -rf bin/
+	rm -rf bin/ dist/
