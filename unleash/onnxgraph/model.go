@@ -1,0 +1,489 @@
+// Package onnxgraph imports an ONNX image classifier into a GoMLX graph and writes changed weights
+// back into the ONNX file.
+//
+// It knows the ops that small PyTorch-exported CNNs use: Conv (groups 1), BatchNormalization
+// (inference with running stats, and training with batch statistics), Relu, MaxPool,
+// AveragePool, GlobalAveragePool, Flatten, Gemm, MatMul, Add, Sub, Mul, Div, Reshape, Pad
+// (constant), Identity, Dropout (inference) and Constant. Any other op is refused by Parse with
+// an error naming the op and the node. Shape-computing subgraphs (Shape, Gather, Concat, ...) are
+// not supported: Reshape and Pad must take constant shapes.
+//
+// Float initializers in weight positions become parameters (see Param); everything else in the
+// file is kept as it is, and Write replaces only the initializers it is given.
+package onnxgraph
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+
+	onnx "github.com/gomlx/compute-onnx/support/protos"
+	"google.golang.org/protobuf/proto"
+)
+
+// Role is what an initializer does in the graph.
+type Role int
+
+const (
+	// RoleWeight is the weight of a Conv, Gemm or MatMul: the tensors UMAP masks.
+	RoleWeight Role = iota + 1
+	// RoleBias is a Conv or Gemm bias, or a constant added after a MatMul.
+	RoleBias
+	// RoleBNScale and RoleBNBias are BatchNormalization's affine parameters.
+	RoleBNScale
+	RoleBNBias
+	// RoleBNMean and RoleBNVar are BatchNormalization's running statistics: state, not parameters.
+	RoleBNMean
+	RoleBNVar
+)
+
+func (r Role) String() string {
+	switch r {
+	case RoleWeight:
+		return "weight"
+	case RoleBias:
+		return "bias"
+	case RoleBNScale:
+		return "bn-scale"
+	case RoleBNBias:
+		return "bn-bias"
+	case RoleBNMean:
+		return "bn-running-mean"
+	case RoleBNVar:
+		return "bn-running-var"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// Param is a float32 initializer that the graph uses as a weight, bias, BatchNorm parameter or
+// BatchNorm running statistic.
+type Param struct {
+	Name  string    // initializer name
+	Dims  []int     // shape as stored in the file
+	Role  Role      // what it is
+	Op    string    // the op that uses it
+	Node  string    // the node that uses it (its name, or its first output when unnamed)
+	FanIn int       // for RoleWeight: in_channels*kh*kw (Conv) or in_features (Gemm, MatMul)
+	Data  []float32 // the values in the file
+}
+
+// Maskable reports whether UMAP masks the parameter: Conv, Gemm and MatMul weights.
+func (p *Param) Maskable() bool { return p.Role == RoleWeight }
+
+// Size returns the number of values.
+func (p *Param) Size() int { return len(p.Data) }
+
+// Model is a parsed ONNX image classifier.
+type Model struct {
+	proto *onnx.ModelProto
+	raw   []byte // the file as read
+
+	// Input is the name of the image input, [N,C,H,W] float32 with any batch size.
+	Input string
+	// Channels, Height and Width are the image size the model takes.
+	Channels, Height, Width int
+	// Output is the name of the logits output, [N,K].
+	Output string
+	// Classes is K when the file states it (0 when the output's second axis is symbolic).
+	Classes int
+
+	// Params lists the parameters in the order their first use appears in the graph.
+	Params []*Param
+
+	params map[string]*Param
+	consts map[string]*constant // every initializer and Constant-node output, by name
+	inits  map[string]bool      // the names of the initializers
+	nodes  []*onnx.NodeProto
+}
+
+type constant struct {
+	dims []int
+	f32  []float32 // float tensors
+	i64  []int64   // integer tensors
+}
+
+func (c *constant) size() int {
+	n := 1
+	for _, d := range c.dims {
+		n *= d
+	}
+	return n
+}
+
+// Load reads and parses the ONNX file at path.
+func Load(path string) (*Model, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("onnxgraph: %w", err)
+	}
+	m, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("onnxgraph: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Supported lists the ops Parse accepts.
+var Supported = []string{
+	"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
+	"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Reshape", "Pad", "Identity", "Dropout", "Constant",
+}
+
+func supported(op string) bool {
+	for _, s := range Supported {
+		if s == op {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse parses a serialized ONNX model. It checks that the model is an image classifier it can
+// build: one float32 [N,C,H,W] input, one output, only supported ops in the default domain, and
+// constant shapes where the ops need them.
+func Parse(data []byte) (*Model, error) {
+	mp := &onnx.ModelProto{}
+	if err := proto.Unmarshal(data, mp); err != nil {
+		return nil, fmt.Errorf("not an ONNX model: %w", err)
+	}
+	g := mp.GetGraph()
+	if g == nil {
+		return nil, fmt.Errorf("ONNX model has no graph")
+	}
+	m := &Model{proto: mp, raw: append([]byte(nil), data...), params: map[string]*Param{}, consts: map[string]*constant{}, inits: map[string]bool{}, nodes: g.GetNode()}
+
+	for _, t := range g.GetInitializer() {
+		c, err := decodeTensor(t)
+		if err != nil {
+			return nil, fmt.Errorf("initializer %q: %w", t.GetName(), err)
+		}
+		m.consts[t.GetName()] = c
+		m.inits[t.GetName()] = true
+	}
+	// Inputs: the one that is not an initializer is the image.
+	var inputs []*onnx.ValueInfoProto
+	for _, in := range g.GetInput() {
+		if _, ok := m.consts[in.GetName()]; !ok {
+			inputs = append(inputs, in)
+		}
+	}
+	if len(inputs) != 1 {
+		return nil, fmt.Errorf("model has %d inputs, an image classifier has one", len(inputs))
+	}
+	if err := m.setInput(inputs[0]); err != nil {
+		return nil, err
+	}
+	if len(g.GetOutput()) != 1 {
+		return nil, fmt.Errorf("model has %d outputs, an image classifier has one (logits)", len(g.GetOutput()))
+	}
+	m.Output = g.GetOutput()[0].GetName()
+	if dims := g.GetOutput()[0].GetType().GetTensorType().GetShape().GetDim(); len(dims) == 2 && dims[1].GetDimValue() > 0 {
+		m.Classes = int(dims[1].GetDimValue())
+	}
+
+	for _, n := range m.nodes {
+		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
+			return nil, fmt.Errorf("node %q: op %s of domain %q is not supported", nodeName(n), n.GetOpType(), n.GetDomain())
+		}
+		if !supported(n.GetOpType()) {
+			return nil, fmt.Errorf("node %q: op %s is not supported (supported: %v)", nodeName(n), n.GetOpType(), Supported)
+		}
+		if n.GetOpType() == "Constant" {
+			if err := m.addConstantNode(n); err != nil {
+				return nil, fmt.Errorf("node %q: %w", nodeName(n), err)
+			}
+		}
+	}
+	if err := m.findParams(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func nodeName(n *onnx.NodeProto) string {
+	if n.GetName() != "" {
+		return n.GetName()
+	}
+	if len(n.GetOutput()) > 0 {
+		return n.GetOutput()[0]
+	}
+	return "?"
+}
+
+func (m *Model) setInput(in *onnx.ValueInfoProto) error {
+	m.Input = in.GetName()
+	tt := in.GetType().GetTensorType()
+	if tt == nil || tt.GetElemType() != int32(onnx.TensorProto_FLOAT) {
+		return fmt.Errorf("input %q is not a float32 tensor", m.Input)
+	}
+	dims := tt.GetShape().GetDim()
+	if len(dims) != 4 {
+		return fmt.Errorf("input %q has rank %d, an image classifier takes [N,C,H,W]", m.Input, len(dims))
+	}
+	var chw [3]int
+	for i, d := range dims[1:] {
+		if d.GetDimValue() <= 0 {
+			return fmt.Errorf("input %q: dimension %d is not fixed (%q)", m.Input, i+1, d.GetDimParam())
+		}
+		chw[i] = int(d.GetDimValue())
+	}
+	m.Channels, m.Height, m.Width = chw[0], chw[1], chw[2]
+	return nil
+}
+
+func (m *Model) addConstantNode(n *onnx.NodeProto) error {
+	if len(n.GetOutput()) != 1 {
+		return fmt.Errorf("Constant with %d outputs", len(n.GetOutput()))
+	}
+	for _, a := range n.GetAttribute() {
+		switch a.GetName() {
+		case "value":
+			c, err := decodeTensor(a.GetT())
+			if err != nil {
+				return err
+			}
+			m.consts[n.GetOutput()[0]] = c
+			return nil
+		case "value_float":
+			m.consts[n.GetOutput()[0]] = &constant{f32: []float32{a.GetF()}}
+			return nil
+		case "value_floats":
+			m.consts[n.GetOutput()[0]] = &constant{dims: []int{len(a.GetFloats())}, f32: a.GetFloats()}
+			return nil
+		case "value_int":
+			m.consts[n.GetOutput()[0]] = &constant{i64: []int64{a.GetI()}}
+			return nil
+		case "value_ints":
+			m.consts[n.GetOutput()[0]] = &constant{dims: []int{len(a.GetInts())}, i64: a.GetInts()}
+			return nil
+		}
+	}
+	return fmt.Errorf("Constant without a supported value attribute")
+}
+
+// findParams assigns roles to the float initializers that ops use as parameters.
+func (m *Model) findParams() error {
+	mark := func(n *onnx.NodeProto, idx int, role Role, fanIn int) error {
+		if idx >= len(n.GetInput()) || n.GetInput()[idx] == "" {
+			return nil
+		}
+		name := n.GetInput()[idx]
+		c, ok := m.consts[name]
+		if !ok || !m.isInitializer(name) {
+			// Not an initializer (a Constant node, or computed): a constant, or not a parameter.
+			return nil
+		}
+		if c.f32 == nil {
+			return fmt.Errorf("node %q: %s input %q is not float32", nodeName(n), role, name)
+		}
+		if p, ok := m.params[name]; ok {
+			if p.Role != role {
+				return fmt.Errorf("initializer %q is used both as %s (node %q) and as %s (node %q)", name, p.Role, p.Node, role, nodeName(n))
+			}
+			return fmt.Errorf("initializer %q is shared by nodes %q and %q: shared weights are not supported", name, p.Node, nodeName(n))
+		}
+		p := &Param{Name: name, Dims: c.dims, Role: role, Op: n.GetOpType(), Node: nodeName(n), FanIn: fanIn, Data: c.f32}
+		m.params[name] = p
+		m.Params = append(m.Params, p)
+		return nil
+	}
+	for _, n := range m.nodes {
+		in := n.GetInput()
+		var err error
+		switch n.GetOpType() {
+		case "Conv":
+			if len(in) < 2 {
+				return fmt.Errorf("node %q: Conv with %d inputs", nodeName(n), len(in))
+			}
+			fan := 0
+			if c, ok := m.consts[in[1]]; ok && len(c.dims) >= 2 {
+				fan = c.size() / c.dims[0]
+			}
+			if err = mark(n, 1, RoleWeight, fan); err == nil {
+				err = mark(n, 2, RoleBias, 0)
+			}
+		case "Gemm":
+			if len(in) < 2 {
+				return fmt.Errorf("node %q: Gemm with %d inputs", nodeName(n), len(in))
+			}
+			fan := 0
+			if c, ok := m.consts[in[1]]; ok && len(c.dims) == 2 {
+				fan = c.dims[0]
+				if attrInt(n, "transB", 0) != 0 {
+					fan = c.dims[1]
+				}
+			}
+			if err = mark(n, 1, RoleWeight, fan); err == nil {
+				err = mark(n, 2, RoleBias, 0)
+			}
+		case "MatMul":
+			if len(in) != 2 {
+				return fmt.Errorf("node %q: MatMul with %d inputs", nodeName(n), len(in))
+			}
+			if c, ok := m.consts[in[1]]; ok && m.isInitializer(in[1]) {
+				if len(c.dims) != 2 {
+					return fmt.Errorf("node %q: MatMul weight %q has rank %d, want 2", nodeName(n), in[1], len(c.dims))
+				}
+				err = mark(n, 1, RoleWeight, c.dims[0])
+			}
+		case "Add":
+			// A float initializer added to a computed value is a bias (PyTorch's x @ w + b).
+			for i := range in {
+				if _, ok := m.consts[in[i]]; ok && m.isInitializer(in[i]) {
+					if other := in[1-i]; !m.isConstant(other) {
+						err = mark(n, i, RoleBias, 0)
+					}
+				}
+			}
+		case "BatchNormalization":
+			if len(in) != 5 {
+				return fmt.Errorf("node %q: BatchNormalization with %d inputs", nodeName(n), len(in))
+			}
+			for i, role := range []Role{RoleBNScale, RoleBNBias, RoleBNMean, RoleBNVar} {
+				if err = mark(n, i+1, role, 0); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Model) isInitializer(name string) bool { return m.inits[name] }
+
+func (m *Model) isConstant(name string) bool {
+	_, ok := m.consts[name]
+	return ok
+}
+
+// Param returns the parameter called name, or nil.
+func (m *Model) Param(name string) *Param { return m.params[name] }
+
+// Maskable returns the parameters UMAP masks (Conv, Gemm and MatMul weights), in graph order.
+func (m *Model) Maskable() []*Param {
+	var out []*Param
+	for _, p := range m.Params {
+		if p.Maskable() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Nodes returns the number of nodes.
+func (m *Model) Nodes() int { return len(m.nodes) }
+
+// decodeTensor reads a TensorProto's values: float32, or integers as int64.
+func decodeTensor(t *onnx.TensorProto) (*constant, error) {
+	if t == nil {
+		return nil, fmt.Errorf("missing tensor")
+	}
+	if t.GetDataLocation() == onnx.TensorProto_EXTERNAL {
+		return nil, fmt.Errorf("external data is not supported")
+	}
+	c := &constant{dims: make([]int, len(t.GetDims()))}
+	for i, d := range t.GetDims() {
+		if d < 0 {
+			return nil, fmt.Errorf("negative dimension %d", d)
+		}
+		c.dims[i] = int(d)
+	}
+	n := c.size()
+	raw := t.GetRawData()
+	switch onnx.TensorProto_DataType(t.GetDataType()) {
+	case onnx.TensorProto_FLOAT:
+		if len(raw) > 0 {
+			if len(raw) != 4*n {
+				return nil, fmt.Errorf("%d raw bytes for %d floats", len(raw), n)
+			}
+			c.f32 = make([]float32, n)
+			for i := range c.f32 {
+				c.f32[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+			}
+		} else {
+			if len(t.GetFloatData()) != n {
+				return nil, fmt.Errorf("%d float values for %d", len(t.GetFloatData()), n)
+			}
+			c.f32 = append([]float32(nil), t.GetFloatData()...)
+		}
+	case onnx.TensorProto_INT64:
+		if len(raw) > 0 {
+			if len(raw) != 8*n {
+				return nil, fmt.Errorf("%d raw bytes for %d int64", len(raw), n)
+			}
+			c.i64 = make([]int64, n)
+			for i := range c.i64 {
+				c.i64[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+			}
+		} else {
+			if len(t.GetInt64Data()) != n {
+				return nil, fmt.Errorf("%d int64 values for %d", len(t.GetInt64Data()), n)
+			}
+			c.i64 = append([]int64(nil), t.GetInt64Data()...)
+		}
+	case onnx.TensorProto_INT32:
+		if len(raw) > 0 {
+			if len(raw) != 4*n {
+				return nil, fmt.Errorf("%d raw bytes for %d int32", len(raw), n)
+			}
+			c.i64 = make([]int64, n)
+			for i := range c.i64 {
+				c.i64[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
+			}
+		} else {
+			c.i64 = make([]int64, n)
+			for i, v := range t.GetInt32Data() {
+				c.i64[i] = int64(v)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("data type %s is not supported", onnx.TensorProto_DataType(t.GetDataType()))
+	}
+	return c, nil
+}
+
+func attr(n *onnx.NodeProto, name string) *onnx.AttributeProto {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a
+		}
+	}
+	return nil
+}
+
+func attrInt(n *onnx.NodeProto, name string, def int) int {
+	if a := attr(n, name); a != nil {
+		return int(a.GetI())
+	}
+	return def
+}
+
+func attrFloat(n *onnx.NodeProto, name string, def float64) float64 {
+	if a := attr(n, name); a != nil {
+		return float64(a.GetF())
+	}
+	return def
+}
+
+func attrInts(n *onnx.NodeProto, name string) []int {
+	a := attr(n, name)
+	if a == nil {
+		return nil
+	}
+	out := make([]int, len(a.GetInts()))
+	for i, v := range a.GetInts() {
+		out[i] = int(v)
+	}
+	return out
+}
+
+func attrString(n *onnx.NodeProto, name, def string) string {
+	if a := attr(n, name); a != nil {
+		return string(a.GetS())
+	}
+	return def
+}

@@ -1,0 +1,252 @@
+package onnxgraph_test
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/unleash/onnxgraph"
+)
+
+func backend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := gobackend.New("ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func modelPath(t testing.TB, name string) string {
+	root := runtimetest.RepoRoot(t)
+	if strings.HasPrefix(name, "unleash/") {
+		return filepath.Join(root, "testdata", name)
+	}
+	return filepath.Join(root, "testdata", "models", name)
+}
+
+// gomlxLogits runs the imported model in inference mode.
+func gomlxLogits(t testing.TB, b compute.Backend, m *onnxgraph.Model, x []float32, n int) []float32 {
+	t.Helper()
+	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node {
+		logits, _ := m.Build(x, nil, onnxgraph.Inference)
+		return logits
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Call(tensors.FromFlatDataAndDimensions(x, n, m.Channels, m.Height, m.Width))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tensors.MustCopyFlatData[float32](out[0])
+}
+
+// ortLogits runs the serialized model under ONNX Runtime.
+func ortLogits(t testing.TB, data []byte, x []float32, n int) []float32 {
+	t.Helper()
+	runtimetest.Setup(t)
+	path := filepath.Join(t.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ort.Open(path, ort.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.NewRunner(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.SetInput(x); err != nil {
+		t.Fatal(err)
+	}
+	z, err := r.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]float32(nil), z...)
+}
+
+// maxRelErr returns max |a-b| / max(max|b|, tiny): the error relative to the tensor's scale.
+func maxRelErr(a, b []float32) float64 {
+	scale := 1e-30
+	for _, v := range b {
+		scale = math.Max(scale, math.Abs(float64(v)))
+	}
+	worst := 0.0
+	for i := range a {
+		worst = math.Max(worst, math.Abs(float64(a[i])-float64(b[i]))/scale)
+	}
+	return worst
+}
+
+func randomInput(n, size int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 0))
+	x := make([]float32, n*size)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func TestImportedLogitsMatchORT(t *testing.T) {
+	b := backend(t)
+	for _, name := range []string{"cnn28.onnx", "resnet32.onnx", "unleash/tinybn.onnx", "unleash/opszoo.onnx", "unleash/poolzoo.onnx"} {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			path := modelPath(t, name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := onnxgraph.Parse(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 5
+			x := randomInput(n, m.Channels*m.Height*m.Width, 1)
+			got := gomlxLogits(t, b, m, x, n)
+			want := ortLogits(t, data, x, n)
+			if len(got) != len(want) {
+				t.Fatalf("%d logits, ORT %d", len(got), len(want))
+			}
+			e := maxRelErr(got, want)
+			t.Logf("%s: max error relative to the largest |logit|: %.2g", name, e)
+			if e > 1e-4 {
+				t.Errorf("GoMLX and ORT logits differ by %.3g relative", e)
+			}
+		})
+	}
+}
+
+func TestMarshalUnchangedIsIdentical(t *testing.T) {
+	for _, name := range []string{"cnn28.onnx", "unleash/opszoo.onnx"} {
+		data, err := os.ReadFile(modelPath(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := onnxgraph.Parse(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := m.Marshal(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out, data) {
+			t.Errorf("%s: re-marshalled model differs from the file (%d vs %d bytes)", name, len(out), len(data))
+		}
+	}
+}
+
+func TestParamsFound(t *testing.T) {
+	m, err := onnxgraph.Load(modelPath(t, "unleash/opszoo.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range m.Params {
+		got[p.Name] = p.Role.String()
+	}
+	want := map[string]string{
+		"conv1.weight": "weight", "conv1.bias": "bias", "bn1.weight": "bn-scale", "bn1.bias": "bn-bias",
+		"bn1.running_mean": "bn-running-mean", "bn1.running_var": "bn-running-var",
+		"conv2.weight": "weight", "bn2.running_mean": "bn-running-mean", "bn2.running_var": "bn-running-var",
+		"short.weight": "weight", "w": "weight", "b": "bias",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: role %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("params %v, want %v", got, want)
+	}
+	fans := map[string]int{"conv1.weight": 27, "conv2.weight": 36, "short.weight": 4, "w": 32}
+	for _, p := range m.Maskable() {
+		if p.FanIn != fans[p.Name] {
+			t.Errorf("%s: fan-in %d, want %d", p.Name, p.FanIn, fans[p.Name])
+		}
+	}
+}
+
+func TestUnsupportedOpNamesOpAndNode(t *testing.T) {
+	data, err := os.ReadFile(modelPath(t, "cnn28.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rename the op type "Relu" of the first Relu node to "Selu" in the serialized bytes: the op
+	// type is a length-prefixed string in the node, so the file stays valid.
+	i := bytes.Index(data, []byte("\x22\x04Relu"))
+	if i < 0 {
+		t.Fatal("no Relu op type in cnn28.onnx")
+	}
+	bad := append([]byte(nil), data...)
+	copy(bad[i+2:], "Selu")
+	_, err = onnxgraph.Parse(bad)
+	if err == nil || !strings.Contains(err.Error(), "op Selu is not supported") || !strings.Contains(err.Error(), "node \"") {
+		t.Fatalf("error %v, want one naming op Selu and the node", err)
+	}
+	t.Log(err)
+}
+
+func TestWrittenWeightsRead(t *testing.T) {
+	m, err := onnxgraph.Load(modelPath(t, "unleash/tinybn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Param("fc.weight")
+	vals := make([]float32, p.Size())
+	for i := range vals {
+		vals[i] = float32(i)
+	}
+	data, err := m.Marshal(map[string][]float32{"fc.weight": vals})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := onnxgraph.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range m2.Param("fc.weight").Data {
+		if v != vals[i] {
+			t.Fatalf("value %d: %v, want %v", i, v, vals[i])
+		}
+	}
+	if _, err := m.Marshal(map[string][]float32{"fc.weight": vals[:3]}); err == nil {
+		t.Error("wrong size: no error")
+	}
+	if _, err := m.Marshal(map[string][]float32{"nope": vals}); err == nil {
+		t.Error("unknown initializer: no error")
+	}
+	// Only the replaced values' bytes change.
+	orig, err := os.ReadFile(modelPath(t, "unleash/tinybn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(orig) != len(data) {
+		t.Fatalf("written model has %d bytes, input %d", len(data), len(orig))
+	}
+	diff := 0
+	for i := range orig {
+		if orig[i] != data[i] {
+			diff++
+		}
+	}
+	if diff == 0 || diff > 4*len(vals) {
+		t.Errorf("%d bytes changed for %d replaced floats", diff, len(vals))
+	}
+}
