@@ -1,8 +1,13 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"image/jpeg"
+	"runtime"
+
 	"fmt"
+	"github.com/oodguard/oodguard/device/source"
 	"image"
 	"io"
 	"slices"
@@ -138,21 +143,60 @@ func TestAlertsAreTheFramesBelowThreshold(t *testing.T) {
 	}
 }
 
-func TestFrameMakesNoAllocations(t *testing.T) {
+// TestNoAllocationsPerFrame runs the loop over 100 and over 1100 synthetic frames: the heap
+// allocations of the two runs (goroutine and channels of each Run included) must be the same.
+func TestNoAllocationsPerFrame(t *testing.T) {
 	clf := openCNN(t)
-	m, err := NewModel(clf, preprocess.FashionMNIST(), score.Spec{Kind: score.KindEnergy}, -1e9, 5, "test")
+	m, err := NewModel(clf, preprocess.FashionMNIST(), score.Spec{Kind: score.KindEnergy}, -1e30, 5, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	p := New(Config{Device: "cam", RunID: "run1"}, &listSource{}, m, &recorder{}, nil)
-	f := device.Frame{ID: 1, Image: grayFrame(3), Name: "x"}
-	if a := testing.AllocsPerRun(50, func() {
-		if err := p.frame(&f); err != nil {
+	for _, gray := range []bool{true, false} {
+		src, err := source.NewSynthetic(source.SyntheticOptions{Width: 64, Height: 48, Gray: gray})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}); a != 0 {
-		t.Errorf("a frame that is not flagged allocates %v times", a)
+		p := New(Config{Device: "cam", RunID: "run1", SendFrames: true}, nil, m, &recorder{}, nil)
+		mallocs := func(n int) uint64 {
+			p.src = &limited{Source: src, n: n}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			before := ms.Mallocs
+			if err := p.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			runtime.ReadMemStats(&ms)
+			return ms.Mallocs - before
+		}
+		mallocs(50) // warm up: buffers reach their size
+		few, many := mallocs(100), mallocs(1100)
+		if many > few+5 { // a little slack for the runtime's own bookkeeping
+			t.Errorf("gray=%v: %d allocations for 100 frames, %d for 1100", gray, few, many)
+		}
+	}
+}
+
+func TestAlertFrameFromPixels(t *testing.T) {
+	clf := openCNN(t)
+	m, err := NewModel(clf, preprocess.FashionMNIST(), score.Spec{Kind: score.KindEnergy}, 1e30, 1, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	src, _ := source.NewSynthetic(source.SyntheticOptions{Width: 40, Height: 30, Frames: 3})
+	rec := &recorder{}
+	if err := New(Config{Device: "cam", RunID: "r", SendFrames: true}, src, m, rec, nil).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.jpegs) != 3 {
+		t.Fatalf("%d alerts", len(rec.jpegs))
+	}
+	for i, b := range rec.jpegs {
+		img, err := jpeg.Decode(bytes.NewReader(b))
+		if err != nil || img.Bounds().Dx() != 40 || img.Bounds().Dy() != 30 {
+			t.Errorf("alert %d: frame %v, %v", i, img.Bounds(), err)
+		}
 	}
 }
 
