@@ -3,7 +3,8 @@
 // the frame, for every frame it flags as out of distribution. See guard/daemon.
 //
 // Exit codes: 0 after a clean stop (SIGTERM, SIGINT, or a finite source done); 1 when the
-// daemon fails while running; 2 for a bad command line or configuration.
+// daemon fails while running; 2 for a bad command line or configuration; 75 after installing a
+// model update, so that systemd (Restart=on-failure) starts it again on the new model.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/oodguard/oodguard/firmware/ota"
 	"github.com/oodguard/oodguard/guard/daemon"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -74,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := daemon.Run(ctx, cfg, log); err != nil {
+		if errors.Is(err, daemon.ErrRestart) {
+			log.Info("stopped to restart on the updated model", zap.Int("exit_code", ota.ExitRestart))
+			return ota.ExitRestart
+		}
 		log.Error("stopped", zap.Error(err))
 		return 1
 	}

@@ -26,6 +26,7 @@ type Config struct {
 	EmbeddedBroker BrokerConfig  `yaml:"embedded_broker"` // run an MQTT broker inside the daemon
 	Outbox         OutboxConfig  `yaml:"outbox"`          // the on-disk queue of unsent alerts
 	HTTP           HTTPConfig    `yaml:"http"`            // /metrics and /healthz
+	OTA            OTAConfig     `yaml:"ota"`             // model updates over MQTT; off when ota.dir is empty
 	StatsInterval  time.Duration `yaml:"stats_interval"`  // how often stats go to MQTT; 0 turns them off
 	Log            LogConfig     `yaml:"log"`
 }
@@ -74,6 +75,18 @@ type HTTPConfig struct {
 	Listen string `yaml:"listen"` // e.g. 127.0.0.1:9310; empty: no HTTP server
 }
 
+// OTAConfig turns on model updates: signed bundles installed into slots under Dir (see
+// firmware/ota). With OTA on, the model and calibration come from the current slot; model.path
+// and model.calibration are the factory model, used while no slot is installed.
+type OTAConfig struct {
+	Dir            string `yaml:"dir"`             // state folder, e.g. /var/lib/oodguard
+	Keyring        string `yaml:"keyring"`         // public key file, or a folder of *.pub files
+	DeviceClass    string `yaml:"device_class"`    // bundles must be for this class
+	CommitAfter    int    `yaml:"commit_after"`    // healthy frames before a model on trial is committed
+	MaxAttempts    int    `yaml:"max_attempts"`    // starts on a trial model before it is rolled back; 0: 3
+	AllowDowngrade bool   `yaml:"allow_downgrade"` // accept older bundles (an update command may also ask)
+}
+
 // LogConfig sets the log level and format.
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
@@ -87,6 +100,7 @@ func DefaultConfig() Config {
 		Guard:         GuardConfig{Debounce: 1, SendFrames: true, JPEGQuality: 85, StuckTimeout: 30 * time.Second},
 		MQTT:          mqtt.DefaultConfig(),
 		Outbox:        OutboxConfig{Dir: "/var/lib/oodguard/outbox"},
+		OTA:           OTAConfig{CommitAfter: 100},
 		StatsInterval: 30 * time.Second,
 		Log:           LogConfig{Level: "info", Format: "auto"},
 	}
@@ -149,11 +163,23 @@ func (c *Config) Validate() error {
 	if c.DeviceID == "" {
 		return fieldErr("device_id", "missing")
 	}
-	if c.Model.Path == "" {
-		return fieldErr("model.path", "missing")
+	if c.Model.Path == "" && c.OTA.Dir == "" {
+		return fieldErr("model.path", "missing (needed unless ota.dir is set)")
 	}
-	if c.Model.Calibration == "" {
-		return fieldErr("model.calibration", "missing")
+	if (c.Model.Path == "") != (c.Model.Calibration == "") {
+		return fieldErr("model.calibration", "model.path and model.calibration go together")
+	}
+	if c.OTA.Dir != "" {
+		switch {
+		case c.OTA.Keyring == "":
+			return fieldErr("ota.keyring", "missing: updates must be verified against trusted keys")
+		case c.OTA.DeviceClass == "":
+			return fieldErr("ota.device_class", "missing")
+		case c.OTA.CommitAfter < 1:
+			return fieldErr("ota.commit_after", "%d must be at least 1", c.OTA.CommitAfter)
+		case c.OTA.MaxAttempts < 0:
+			return fieldErr("ota.max_attempts", "%d is negative", c.OTA.MaxAttempts)
+		}
 	}
 	if c.Model.IntraOpThreads < 0 {
 		return fieldErr("model.intra_op_threads", "%d is negative", c.Model.IntraOpThreads)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/device"
+	"github.com/oodguard/oodguard/firmware/ota"
 	"github.com/oodguard/oodguard/guard/broker"
 	"github.com/oodguard/oodguard/guard/event"
 	"github.com/oodguard/oodguard/guard/mqtt"
@@ -40,14 +41,19 @@ type Daemon struct {
 	log   *zap.Logger
 	start time.Time
 
-	clf    *ort.Classifier
-	model  *pipeline.Model
-	src    device.Source
-	box    *outbox.Outbox
-	pub    *mqtt.Publisher
-	broker *broker.Broker
-	pipe   *pipeline.Pipeline
-	http   *http.Server
+	clf     *ort.Classifier
+	cal     *calibrate.Calibration
+	version string
+	model   *pipeline.Model
+	store   *ota.Store
+
+	updateCmds chan []byte
+	src        device.Source
+	box        *outbox.Outbox
+	pub        *mqtt.Publisher
+	broker     *broker.Broker
+	pipe       *pipeline.Pipeline
+	http       *http.Server
 }
 
 // Run starts the daemon and blocks until ctx ends, the source ends, or a part fails.
@@ -67,28 +73,7 @@ func (d *Daemon) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cal, err := calibrate.LoadCalibration(cfg.Model.Calibration)
-	if err != nil {
-		return err
-	}
-	d.clf, err = ort.Open(cfg.Model.Path, ort.Options{IntraOpThreads: cfg.Model.IntraOpThreads, Provider: cfg.Model.Provider, Logger: d.log.Named("runtime")})
-	if err != nil {
-		return err
-	}
-	if err := cal.CheckModel(d.clf.SHA256()); err != nil {
-		return fmt.Errorf("calibration %s, model %s: %w", cfg.Model.Calibration, cfg.Model.Path, err)
-	}
-	version := cfg.Model.Version
-	if version == "" {
-		version = "sha256:" + d.clf.SHA256()[:12]
-	}
-	d.model, err = pipeline.NewModel(d.clf, cal.Preprocess, cal.Score, cal.Threshold, cfg.Guard.Debounce, version)
-	if err != nil {
-		return fmt.Errorf("model %s with calibration %s: %w", cfg.Model.Path, cfg.Model.Calibration, err)
-	}
-	d.log.Info("model loaded", zap.String("model", cfg.Model.Path), zap.String("version", version),
-		zap.Stringer("score", cal.Score), zap.Float64("threshold", cal.Threshold), zap.String("onnxruntime", lib))
-
+	d.log.Info("ONNX Runtime loaded", zap.String("library", lib), zap.String("version", ort.Version()))
 	if cfg.EmbeddedBroker.Listen != "" {
 		if d.broker, err = broker.Start(cfg.EmbeddedBroker.Listen, d.log.Named("broker")); err != nil {
 			return err
@@ -100,9 +85,39 @@ func (d *Daemon) open(ctx context.Context) error {
 	if d.pub, err = mqtt.New(cfg.MQTT, d.box, d.log.Named("mqtt")); err != nil {
 		return err
 	}
+	d.updateCmds = make(chan []byte, 1)
+	if cfg.OTA.Dir != "" {
+		d.pub.Handle(d.pub.Topics().OTAUpdate(), func(_ string, payload []byte) {
+			select {
+			case d.updateCmds <- append([]byte(nil), payload...):
+			default:
+				d.log.Warn("an update is already under way; ignoring another update command")
+			}
+		})
+	}
 	if err := d.pub.Start(ctx); err != nil {
 		return err
 	}
+
+	if cfg.OTA.Dir != "" {
+		err = d.openOTA(ctx)
+	} else {
+		d.clf, d.cal, err = d.loadModel(cfg.Model.Path, cfg.Model.Calibration)
+		d.version = cfg.Model.Version
+	}
+	if err != nil {
+		return err
+	}
+	if d.version == "" {
+		d.version = "sha256:" + d.clf.SHA256()[:12]
+	}
+	d.model, err = pipeline.NewModel(d.clf, d.cal.Preprocess, d.cal.Score, d.cal.Threshold, cfg.Guard.Debounce, d.version)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", d.clf.Path(), err)
+	}
+	d.log.Info("model loaded", zap.String("model", d.clf.Path()), zap.String("version", d.version),
+		zap.Stringer("score", d.cal.Score), zap.Float64("threshold", d.cal.Threshold))
+
 	if d.src, err = openSource(cfg.Source, d.log.Named("source")); err != nil {
 		return err
 	}
@@ -121,6 +136,23 @@ func (d *Daemon) open(ctx context.Context) error {
 	return nil
 }
 
+// loadModel opens a model and its calibration and checks that they belong together.
+func (d *Daemon) loadModel(model, calibration string) (*ort.Classifier, *calibrate.Calibration, error) {
+	cal, err := calibrate.LoadCalibration(calibration)
+	if err != nil {
+		return nil, nil, err
+	}
+	clf, err := ort.Open(model, ort.Options{IntraOpThreads: d.cfg.Model.IntraOpThreads, Provider: d.cfg.Model.Provider, Logger: d.log.Named("runtime")})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cal.CheckModel(clf.SHA256()); err != nil {
+		clf.Close()
+		return nil, nil, fmt.Errorf("calibration %s, model %s: %w", calibration, model, err)
+	}
+	return clf, cal, nil
+}
+
 // run runs the pipeline with the watchdog and stats beside it.
 func (d *Daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -129,6 +161,11 @@ func (d *Daemon) run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); d.watch(ctx, cancel) }()
 	go func() { defer wg.Done(); d.publishStats(ctx) }()
+	if d.store != nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); d.updates(ctx, d.updateCmds, cancel) }()
+		go func() { defer wg.Done(); d.commitWhenHealthy(ctx, everySecond(ctx)) }()
+	}
 	notifyReady(d.log)
 	err := d.pipe.Run(ctx)
 	cancel(nil)
@@ -136,7 +173,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	s := d.pipe.Snapshot()
 	d.log.Info("frame loop ended", zap.Uint64("frames", s.Frames), zap.Uint64("flagged", s.Flagged),
 		zap.Uint64("bad_frames", s.BadFrames), zap.Float64("inference_p50_ms", s.InferenceP50Ms), zap.Float64("inference_p99_ms", s.InferenceP99Ms))
-	if cause := context.Cause(ctx); errors.Is(cause, ErrStuck) {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrStuck) || errors.Is(cause, ErrRestart) {
 		return cause
 	}
 	return err
@@ -230,4 +267,25 @@ func (d *Daemon) close() error {
 		errs = append(errs, d.clf.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// everySecond ticks once a second until ctx ends.
+func everySecond(ctx context.Context) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return c
 }

@@ -52,13 +52,14 @@ type Publisher struct {
 	// for its acknowledgement notices that its connection is gone.
 	epoch atomic.Uint64
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever the connection state changes
-	started bool
-	closed  bool
-	stop    context.CancelFunc // stops the sender at once
-	flush   chan struct{}      // closed by Close: the sender exits once the outbox is empty
-	done    chan struct{}      // closed when the sender has exited
+	mu       sync.Mutex
+	handlers []handler     // subscriptions made after every connection
+	changed  chan struct{} // closed and replaced whenever the connection state changes
+	started  bool
+	closed   bool
+	stop     context.CancelFunc // stops the sender at once
+	flush    chan struct{}      // closed by Close: the sender exits once the outbox is empty
+	done     chan struct{}      // closed when the sender has exited
 }
 
 // New returns a Publisher for cfg that sends what is queued in box. It does not connect; call
@@ -99,8 +100,7 @@ func New(cfg Config, box *outbox.Outbox, log *zap.Logger) (*Publisher, error) {
 		// no copies (noStore explains why).
 		SetCleanSession(true).
 		SetStore(noStore{}).
-		// We subscribe to nothing, so no handler can block paho's router; keep its default
-		// ordering.
+		// Handlers (Handle) must not block paho's router; keep its default ordering.
 		SetOrderMatters(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true). // keep trying when the broker is down at start
@@ -251,10 +251,45 @@ func (p *Publisher) Close(ctx context.Context) error {
 	return nil
 }
 
+// handler is one subscription of Handle.
+type handler struct {
+	filter string
+	f      func(topic string, payload []byte)
+}
+
+// Handle subscribes to filter (QoS 1) after every connection and calls f for each message. f
+// runs on paho's router goroutine and must not block: hand the work to a goroutine or channel.
+// Call Handle before Start.
+func (p *Publisher) Handle(filter string, f func(topic string, payload []byte)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handlers = append(p.handlers, handler{filter, f})
+}
+
+// Queue puts a message for topic in the outbox, at the alert QoS, so that it is delivered in
+// order with the alerts, after a broker outage or a restart too.
+func (p *Publisher) Queue(topic string, payload []byte, retained bool) error {
+	if _, err := p.box.Append(outbox.Message{Topic: topic, Payload: payload, QoS: p.cfg.AlertQoS, Retained: retained}); err != nil {
+		return fmt.Errorf("mqtt: queue %s: %w", topic, err)
+	}
+	return nil
+}
+
 // onConnect runs in its own goroutine after every (re)connection: it re-publishes "online",
-// since a broker restart or the last will may have replaced it, then wakes the sender.
+// since a broker restart or the last will may have replaced it, subscribes the handlers, then
+// wakes the sender.
 func (p *Publisher) onConnect(c paho.Client) {
 	p.log.Info("connected")
+	p.mu.Lock()
+	hs := append([]handler(nil), p.handlers...)
+	p.mu.Unlock()
+	for _, h := range hs {
+		f := h.f
+		tok := c.Subscribe(h.filter, 1, func(_ paho.Client, m paho.Message) { f(m.Topic(), m.Payload()) })
+		if !tok.WaitTimeout(p.cfg.PublishTimeout) || tok.Error() != nil {
+			p.log.Warn("subscribe failed", zap.String("filter", h.filter), zap.Error(tok.Error()))
+		}
+	}
 	tok := c.Publish(p.topics.Available(), p.cfg.AlertQoS, true, Online)
 	if !tok.WaitTimeout(p.cfg.PublishTimeout) {
 		p.log.Warn("publish online: timed out")

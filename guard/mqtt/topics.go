@@ -23,6 +23,13 @@ func (t Topics) Frames() string { return t.base + "/frames/+" }
 // Stats is "<prefix>/<device>/stats": periodic stats as JSON.
 func (t Topics) Stats() string { return t.base + "/stats" }
 
+// OTAUpdate is "<prefix>/<device>/ota/update": update commands for the device (JSON, see
+// guard/daemon), which it subscribes to.
+func (t Topics) OTAUpdate() string { return t.base + "/ota/update" }
+
+// OTAState is "<prefix>/<device>/ota/state": the device's update state as JSON, retained.
+func (t Topics) OTAState() string { return t.base + "/ota/state" }
+
 // Availability payloads.
 const (
 	Online  = "online"
