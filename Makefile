@@ -45,9 +45,15 @@ lint:
 test: debs ort lint
 	OODGUARD_REQUIRE_ORT=1 $(GO) test -count=1 ./...
 
-## bench: the benchmarks, with ratios against their baselines
+## bench: every benchmark, as one table of ratios against baselines measured in the same run,
+## saved as .cache/bench/bench.json (PyTorch, for the ResNet-50 model and the training
+## comparisons, comes from Debian's python3-torch)
+BENCHTIME ?= 2s
 bench: ort
-	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+	@scripts/install-debs.sh python3-torch python3-onnx
+	@mkdir -p .cache/bench
+	@[ -f .cache/models/resnet50.onnx ] || /usr/bin/python3 testdata/make_resnet50.py || echo "bench: no PyTorch, the ResNet-50 rows are skipped"
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./... 2>&1 | $(GO) run ./internal/benchtable -json .cache/bench/bench.json
 
 ## fixtures: remake testdata/models with PyTorch (Debian's python3-torch)
 fixtures:

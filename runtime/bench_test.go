@@ -1,6 +1,9 @@
 package runtime_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,9 +26,16 @@ func BenchmarkInference(b *testing.B) {
 	for _, m := range []struct {
 		name  string
 		batch int
-	}{{"cnn28", 64}, {"resnet32", 64}} {
-		b.Run(m.name+"/batch64/threads2", func(b *testing.B) {
+	}{{"cnn28", 64}, {"resnet32", 64}, {"resnet50", 8}} {
+		b.Run(fmt.Sprintf("%s/batch%d/threads%d", m.name, m.batch, threads), func(b *testing.B) {
 			path := runtimetest.Model(b, m.name+".onnx")
+			if m.name == "resnet50" {
+				// ImageNet size, random weights, made by testdata/make_resnet50.py (make bench).
+				path = filepath.Join(runtimetest.RepoRoot(b), ".cache", "models", "resnet50.onnx")
+				if _, err := os.Stat(path); err != nil {
+					b.Skipf("no %s: run testdata/make_resnet50.py (make bench does)", path)
+				}
+			}
 			opts := ort.Options{IntraOpThreads: threads, InterOpThreads: 1}
 			c, err := ort.Open(path, opts)
 			if err != nil {

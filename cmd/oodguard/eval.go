@@ -14,6 +14,9 @@ import (
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/unleash"
+	"github.com/oodguard/oodguard/unleash/odin"
+	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
 // evalCommand evaluates OOD detection on an ID test set against OOD sets and writes a report.
@@ -30,6 +33,8 @@ type evalCommand struct {
 	batch       int
 	out         string
 	jsonOut     bool
+	odin        odin.Options // the ODIN settings, when -scores names odin
+	odinBackend string
 }
 
 func (c *evalCommand) Usage(w io.Writer) {
@@ -43,6 +48,11 @@ calibration.json (which must be for this model) and the report shows the share o
 the threshold accepts.
 
 Writes report.json, report.csv, index.html and PNG plots into -out.
+
+The odin score (-scores ...,odin) is host-only: it needs the input gradient, so the model runs on
+GoMLX (-odin-backend) instead of ONNX Runtime. T = -odin-temperature, and the pixel-space step
+-odin-epsilon becomes epsilon/std per channel on the normalised input. The model's convolutions
+must have odd kernel sizes.
 
 Datasets are PATH or PATH#PREFIX (see 'oodguard calibrate -h').
 
@@ -59,7 +69,10 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.calib, "calibration", "", "calibration.json for this model")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
 	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: from -calibration, else MODEL.preprocess.json)")
-	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated")
+	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated: energy, msp, maxlogit, odin")
+	fs.Float64Var(&c.odin.Temperature, "odin-temperature", odin.DefaultTemperature, "ODIN temperature T")
+	fs.Float64Var(&c.odin.Epsilon, "odin-epsilon", odin.DefaultEpsilon, "ODIN perturbation step in [0,1] pixel space")
+	fs.StringVar(&c.odinBackend, "odin-backend", "onnx", "GoMLX backend for ODIN: onnx (ONNX Runtime) or go")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
 	fs.IntVar(&c.limit, "limit", 0, "use only the first N images of each set (0: all)")
 	fs.IntVar(&c.batch, "batch", 64, "images per ONNX Runtime run")
@@ -68,15 +81,24 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var err error
 	if c.model == "" || c.id == "" || len(c.ood) == 0 {
 		return usagef("-model, -id and at least one -ood are required")
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %v", fs.Args())
 	}
-	specs, err := parseScoreList(c.scores, c.temperature)
-	if err != nil {
-		return usageError{err}
+	scoreList, withODIN := splitODIN(c.scores)
+	var specs []score.Spec
+	if scoreList != "" {
+		if specs, err = parseScoreList(scoreList, c.temperature); err != nil {
+			return usageError{err}
+		}
+	}
+	if withODIN {
+		if err := c.odin.Validate(); err != nil {
+			return usageError{err}
+		}
 	}
 	idData, err := parseDataArg(c.id)
 	if err != nil {
@@ -161,6 +183,13 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 		}
 		rep.Scores = append(rep.Scores, sr)
 	}
+	if withODIN {
+		sr, r, err := c.evalODIN(ctx, spec, idData)
+		if err != nil {
+			return err
+		}
+		rep.Scores, raw = append(rep.Scores, *sr), append(raw, *r)
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	if err := report.Write(c.out, rep, raw); err != nil {
 		return err
@@ -191,6 +220,91 @@ func parseScoreList(s string, temperature float64) ([]score.Spec, error) {
 	return out, nil
 }
 
+// splitODIN removes "odin" from a -scores list and says whether it was there.
+func splitODIN(s string) (rest string, withODIN bool) {
+	var keep []string
+	for _, k := range strings.Split(s, ",") {
+		if strings.TrimSpace(k) == "odin" {
+			withODIN = true
+			continue
+		}
+		keep = append(keep, k)
+	}
+	return strings.Join(keep, ","), withODIN
+}
+
+// evalODIN scores the ID set and every OOD set with ODIN on GoMLX (unleash/odin) and returns
+// its metrics and raw scores.
+func (c *evalCommand) evalODIN(ctx context.Context, spec preprocess.Spec, idData dataArg) (*report.ScoreResult, *report.Scores, error) {
+	m, err := onnxgraph.Load(c.model)
+	if err != nil {
+		return nil, nil, err
+	}
+	bspec := c.odinBackend
+	if bspec == "onnx" && c.ort.lib != "" {
+		bspec = "onnx:" + c.ort.lib
+	}
+	b, err := unleash.NewBackend(bspec)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := c.odin
+	o.Std, o.Backend = spec.Std, b
+	sc, err := odin.New(m, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	sr := &report.ScoreResult{Score: o.Name()}
+	raw := &report.Scores{}
+	if raw.ID, err = c.scoreODIN(ctx, sc, spec, idData, false); err != nil {
+		return nil, nil, err
+	}
+	var all []calibrate.Metrics
+	for _, d := range c.ood {
+		ood, err := c.scoreODIN(ctx, sc, spec, d, true)
+		if err != nil {
+			return nil, nil, err
+		}
+		mt, err := calibrate.Evaluate(raw.ID, ood, calibrate.DefaultRecall)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s vs %s: %w", sr.Score, d.name(), err)
+		}
+		sr.Sets = append(sr.Sets, report.SetResult{Name: d.name(), Metrics: mt})
+		all = append(all, mt)
+		raw.OOD = append(raw.OOD, ood)
+	}
+	if sr.Mean, err = calibrate.Mean(all); err != nil {
+		return nil, nil, err
+	}
+	return sr, raw, nil
+}
+
+// scoreODIN scores one dataset with ODIN, with a progress bar on a terminal.
+func (c *evalCommand) scoreODIN(ctx context.Context, sc *odin.Scorer, spec preprocess.Spec, d dataArg, unlabeled bool) ([]float64, error) {
+	r, err := d.open(unlabeled)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	total := r.Len()
+	if c.limit > 0 && (total < 0 || c.limit < total) {
+		total = c.limit
+	}
+	bar := newBar(total, "odin "+d.name())
+	start := time.Now()
+	s, err := sc.Dataset(ctx, r, spec, odin.DatasetOptions{Batch: c.batch, Limit: c.limit, Progress: func(n int) { bar.Set(n) }})
+	bar.Finish()
+	if err != nil {
+		return nil, err
+	}
+	if len(s) == 0 {
+		return nil, fmt.Errorf("dataset %s holds no images", d.path)
+	}
+	fmt.Fprintf(stderr, "odin %s: %d images in %.1fs (%.0f img/s)\n", d.name(), len(s), time.Since(start).Seconds(),
+		float64(len(s))/time.Since(start).Seconds())
+	return s, nil
+}
+
 // acceptedShare is the fraction of scores at or above the threshold (accepted as ID).
 func acceptedShare(scores []float64, th float64) float64 {
 	n := 0
@@ -208,9 +322,9 @@ func printReport(w io.Writer, r *report.Report) {
 		fmt.Fprintf(w, ", top-1 accuracy %.2f%%", 100**r.Accuracy)
 	}
 	fmt.Fprintf(w, "\n%s\n\n", report.Convention)
-	fmt.Fprintf(w, "%-16s %-28s %8s %8s %8s %8s %8s\n", "score", "OOD set", "FPR95", "FPR95oo", "AUROC", "AUPR-In", "AUPR-Out")
+	fmt.Fprintf(w, "%-24s %-34s %8s %8s %8s %8s %8s\n", "score", "OOD set", "FPR95", "FPR95oo", "AUROC", "AUPR-In", "AUPR-Out")
 	row := func(score, set string, m calibrate.Metrics) {
-		fmt.Fprintf(w, "%-16s %-28s %8.2f %8.2f %8.2f %8.2f %8.2f\n", score, set, 100*m.FPR95, 100*m.FPR95OpenOOD, 100*m.AUROC, 100*m.AUPRIn, 100*m.AUPROut)
+		fmt.Fprintf(w, "%-24s %-34s %8.2f %8.2f %8.2f %8.2f %8.2f\n", score, set, 100*m.FPR95, 100*m.FPR95OpenOOD, 100*m.AUROC, 100*m.AUPRIn, 100*m.AUPROut)
 	}
 	for _, s := range r.Scores {
 		for _, set := range s.Sets {
