@@ -23,6 +23,9 @@ type bundleCommand struct {
 	minDaemon, minORT       string
 	out                     string
 	gzip                    bool
+	canaries                string
+	canaryCount             int
+	ort                     ortFlags
 }
 
 func (c *bundleCommand) Usage(w io.Writer) {
@@ -49,6 +52,9 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.minORT, "min-onnxruntime", ort.ORTVersion, "oldest ONNX Runtime version that may run it")
 	fs.StringVar(&c.out, "out", "", "bundle file to write (default MODEL-VERSION.tar, or .tar.gz with -gzip)")
 	fs.BoolVar(&c.gzip, "gzip", false, "compress the bundle")
+	fs.StringVar(&c.canaries, "canaries", "", "folder of sample images: their scores become canaries the device checks before switching")
+	fs.IntVar(&c.canaryCount, "canary-count", 4, "how many images of -canaries to use")
+	c.ort.register(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -95,6 +101,11 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 		return fmt.Errorf("calibration %s, model %s: %w", c.calibration, c.model, err)
 	}
 	m.Score, m.Threshold, m.Preprocess = cal.Score, cal.Threshold, cal.Preprocess
+	if c.canaries != "" {
+		if m.Canaries, err = makeCanaries(&c.ort, c.model, cal, c.canaries, c.canaryCount); err != nil {
+			return err
+		}
+	}
 	out := c.out
 	if out == "" {
 		out = strings.TrimSuffix(filepath.Base(c.model), filepath.Ext(c.model)) + "-" + m.Version.String() + ".tar"
