@@ -56,12 +56,23 @@ func (nopAlerter) Alert(event.Event, []byte) error { return nil }
 func BenchmarkPipelineVsBare(b *testing.B) {
 	runtimetest.Setup(b)
 	root := runtimetest.RepoRoot(b)
+	imagenet := preprocess.Spec{Width: 224, Height: 224, Channels: 3, Resize: preprocess.ResizeCenterCrop,
+		Mean: []float32{0.485, 0.456, 0.406}, Std: []float32{0.229, 0.224, 0.225}}
 	for _, m := range []struct {
 		model string
 		spec  preprocess.Spec
-	}{{"cnn28", preprocess.FashionMNIST()}, {"resnet32", preprocess.CIFAR10()}} {
+		chunk int
+	}{{"cnn28", preprocess.FashionMNIST(), 200}, {"resnet32", preprocess.CIFAR10(), 200}, {"resnet50", imagenet, 4}} {
 		b.Run(m.model+"/threads1", func(b *testing.B) {
-			clf, err := ort.Open(filepath.Join(root, "testdata/models", m.model+".onnx"), ort.Options{IntraOpThreads: 1, InterOpThreads: 1})
+			path := filepath.Join(root, "testdata/models", m.model+".onnx")
+			if m.model == "resnet50" {
+				// ImageNet size, random weights (testdata/make_resnet50.py, run by make bench).
+				path = filepath.Join(root, ".cache/models/resnet50.onnx")
+				if _, err := os.Stat(path); err != nil {
+					b.Skipf("no %s: run testdata/make_resnet50.py", path)
+				}
+			}
+			clf, err := ort.Open(path, ort.Options{IntraOpThreads: 1, InterOpThreads: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -81,7 +92,7 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer bare.Close()
-			const chunk = 200
+			chunk := m.chunk
 			p := New(Config{Device: "bench", RunID: "r"}, &limited{Source: src, n: 40}, model, nopAlerter{}, nil)
 			p.Run(context.Background()) // warm up: fills the frame cache
 
