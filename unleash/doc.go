@@ -15,6 +15,10 @@
 //     keys), the keep-count rule and the score initialisations.
 //   - Trainer (New, Step, TrainEpoch, Gradients, Logits, MeanCE, Export) runs UMAP or UM;
 //     EstimateConstraint estimates c; CosineLR is the schedule; Slices batches in-memory data.
+//   - unleash/arch builds freshly initialised classifiers (the small CNN and a CIFAR-style
+//     ResNet) as ONNX files, and unleash/train trains them from scratch with the Trainer (UM,
+//     constraint 0), writing an ONNX checkpoint per epoch with its accuracy and FPR95
+//     (oodguard train).
 //
 // # What follows the official code (tmlr-group/Unleashing-Mask at 1640ce6)
 //

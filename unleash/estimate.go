@@ -101,11 +101,14 @@ func (t *Trainer) MeanCE(batches iter.Seq2[Batch, error]) (float64, error) {
 
 // EpochResult is what TrainEpoch measured.
 type EpochResult struct {
-	LR     float64 // the learning rate used
-	Loss   float64 // the image-weighted mean of the steps' flooded losses
-	CE     float64 // the image-weighted mean of the steps' batch CE
-	Images int
-	Steps  int
+	LR   float64 // the learning rate used
+	Loss float64 // the image-weighted mean of the steps' flooded losses
+	CE   float64 // the image-weighted mean of the steps' batch CE
+	// Correct is the number of images classified right during the steps (training mode, before
+	// each step's update); Correct/Images is the running train accuracy.
+	Correct int
+	Images  int
+	Steps   int
 }
 
 // TrainEpoch takes one SGD step per batch at the schedule's rate for epoch (LR(epoch), set once
@@ -124,6 +127,7 @@ func (t *Trainer) TrainEpoch(batches iter.Seq2[Batch, error], epoch int) (EpochR
 		n := len(b.Labels)
 		r.Loss += s.Loss * float64(n)
 		r.CE += s.CE * float64(n)
+		r.Correct += s.Correct
 		r.Images += n
 		r.Steps++
 	}

@@ -442,6 +442,9 @@ func (t *Trainer) checkBatch(x []float32, labels []int) (*tensors.Tensor, *tenso
 type StepResult struct {
 	Loss float64 // flooded loss |CE - c| + c
 	CE   float64 // batch-mean cross-entropy
+	// Correct is how many images of the batch the model (in training mode) classified right:
+	// argmax of the logits, the first on ties, equal to the label.
+	Correct int
 }
 
 // Step takes one SGD step on a batch: x holds the images ([n,C,H,W] flat), labels their classes,
@@ -623,11 +626,12 @@ func (t *Trainer) evalInputs(x *tensors.Tensor) []any {
 
 // Step outputs: loss, ce, every trained tensor's new value and momentum, every updated BN
 // running stat (bnStats order); the gradient graph then adds the trained gradients and, for
-// UMAP, the effective-weight gradients.
+// UMAP, the effective-weight gradients; last, the number of correct predictions.
 func (t *Trainer) applyStep(out []*tensors.Tensor) (StepResult, error) {
-	res := StepResult{Loss: scalar(out[0]), CE: scalar(out[1])}
+	res := StepResult{Loss: scalar(out[0]), CE: scalar(out[1]), Correct: int(scalar(out[len(out)-1]))}
 	release(out[0])
 	release(out[1])
+	release(out[len(out)-1])
 	k := 2
 	for _, s := range t.trained {
 		release(s.value)
@@ -736,7 +740,9 @@ func (t *Trainer) stepGraph(withGrads bool) func([]*graph.Node) []*graph.Node {
 				out = append(out, wrt...)
 			}
 		}
-		return out
+		// Last: the number of correct predictions (StepResult.Correct).
+		hit := graph.Equal(graph.ArgMax(logits, 1, dtypes.Int32), y)
+		return append(out, graph.ReduceAllSum(graph.ConvertDType(hit, dtypes.Float32)))
 	}
 }
 

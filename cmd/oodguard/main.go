@@ -38,6 +38,8 @@ var commands = []struct {
 	{"keygen", "create an Ed25519 key pair for signing bundles", func() command { return &keygenCommand{} }},
 	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", func() command { return &metricsCommand{} }},
 	{"score", "run a model on an input tensor file and print logits and OOD scores", func() command { return &scoreCommand{} }},
+	{"train", "train a classifier from scratch (GoMLX); an ONNX checkpoint, accuracy and FPR95 per epoch", func() command { return &trainCommand{} }},
+	{"unleash", "restore OOD detection with Unleashing Mask (UMAP mask or UM fine-tuning); write the new model", func() command { return &unleashCommand{} }},
 	{"verify", "check a bundle's signature, files, device class and version", func() command { return &verifyCommand{} }},
 	{"watch", "subscribe to oodguardd alerts over MQTT and print them", func() command { return &watchCommand{} }},
 	{"version", "print the version of oodguard and of ONNX Runtime", func() command { return &versionCommand{} }},

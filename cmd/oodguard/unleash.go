@@ -1,0 +1,380 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/unleash"
+	"github.com/oodguard/oodguard/unleash/mask"
+	"github.com/oodguard/oodguard/unleash/onnxgraph"
+	urun "github.com/oodguard/oodguard/unleash/run"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// unleashCommand runs Unleashing Mask (UMAP or UM) on an ONNX classifier.
+type unleashCommand struct {
+	mode, model, data, out string
+	preset, specFile       string
+	constraint             string
+	estimateKeep           float64
+	idVal, oodVal          string
+	gridEpochs, valLimit   int
+	gridFactors            string
+	keep                   float64
+	scoreInit              string
+	lr, momentum, wd       float64
+	epochs, batch          int
+	pad                    int
+	noFlip, bnEval         bool
+	seed                   uint64
+	limit, checkLimit      int
+	backend, ortLib        string
+}
+
+func (c *unleashCommand) Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: oodguard unleash -mode umap|um -model IN.onnx -data TRAIN -out OUT.onnx [flags]
+
+Restores a classifier's OOD-detection ability with Unleashing Mask (Zhu et al., ICML 2023), as the
+official code does it: training under the flooding loss |CE - c| + c, SGD (momentum 0.9, weight
+decay 1e-4, no Nesterov), lr with per-epoch cosine decay, batches shuffled every epoch and
+augmented with a random crop (black padding 4) and a horizontal flip, all seeded.
+
+  umap  learns a per-layer pruning mask over the frozen weights: every Conv, Gemm and MatMul
+        weight keeps the fraction -keep (0.8) with the largest |score|; the output holds W*mask.
+  um    fine-tunes the dense weights; the output holds the new weights.
+
+BatchNorm trains in train mode (batch statistics, running stats updated and written out) unless
+-bn-eval; models with BatchNorm folded into the convolutions train with fixed normalisation.
+
+The constraint c (-constraint):
+  estimate  (default) the official estimate: a random per-layer mask keeping -estimate-keep
+            (0.965), the mean CE over one augmented pass of the training data in eval mode.
+  NUMBER    that value (0: plain cross-entropy).
+  grid      chosen on an OOD validation set (the paper uses Tiny ImageNet): candidates
+            f x estimate and f x the dense model's loss for f in -grid-factors; each trains
+            -grid-epochs epochs from the input model and is scored with energy FPR95 of
+            -id-val vs -ood-val; the lowest FPR95 wins. Needs -id-val and -ood-val.
+
+Writes OUT.onnx, OUT.run.json (mode, constraint and how it was chosen, settings, seeds,
+per-epoch loss/CE/accuracy, wall times, sha256 of input and output) and OUT.preprocess.json
+(the preprocessing spec, so that 'oodguard eval' and 'calibrate' work on OUT.onnx directly).
+
+Datasets are PATH or PATH#PREFIX (see 'oodguard calibrate -h'); the training data must be
+labelled. The defaults are the official ones (100 epochs, lr 0.1, batch 256): fine-tuning
+a small model usually wants fewer epochs and a smaller lr.
+
+Flags:
+`)
+}
+
+func (c *unleashCommand) Run(ctx context.Context, args []string) error {
+	started := time.Now()
+	fs := newFlagSet("unleash", c)
+	def := urun.DefaultConfig(unleash.UMAP)
+	fs.StringVar(&c.mode, "mode", "", "umap (learn a mask) or um (fine-tune the weights) (required)")
+	fs.StringVar(&c.model, "model", "", "ONNX image classifier (required)")
+	fs.StringVar(&c.data, "data", "", "labelled training data (required)")
+	fs.StringVar(&c.out, "out", "", "output model OUT.onnx (required)")
+	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
+	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: MODEL.preprocess.json)")
+	fs.StringVar(&c.constraint, "constraint", "estimate", "loss constraint: estimate, grid or a number")
+	fs.Float64Var(&c.estimateKeep, "estimate-keep", def.EstimateKeep, "keep ratio of the estimate's random mask")
+	fs.StringVar(&c.idVal, "id-val", "", "labelled ID validation data (grid; also the per-epoch accuracy set)")
+	fs.StringVar(&c.oodVal, "ood-val", "", "OOD validation data (grid)")
+	fs.IntVar(&c.gridEpochs, "grid-epochs", def.GridEpochs, "training epochs per grid candidate")
+	fs.StringVar(&c.gridFactors, "grid-factors", "0.25,0.5,0.75,1", "grid: multipliers of the estimate and of the dense loss")
+	fs.IntVar(&c.valLimit, "val-limit", 2000, "use only the first N images of -id-val and -ood-val (0: all)")
+	fs.Float64Var(&c.keep, "keep", def.Keep, "umap: fraction of each layer's weights kept, in (0,1]")
+	fs.StringVar(&c.scoreInit, "score-init", "kaiming", "umap: score initialisation: kaiming (official, a random mask) or magnitude (|w|)")
+	fs.Float64Var(&c.lr, "lr", def.LR, "base learning rate (cosine decay per epoch)")
+	fs.IntVar(&c.epochs, "epochs", def.Epochs, "training epochs")
+	fs.IntVar(&c.batch, "batch", def.Batch, "batch size (the last partial batch of each epoch is dropped)")
+	fs.Float64Var(&c.momentum, "momentum", def.Momentum, "SGD momentum")
+	fs.Float64Var(&c.wd, "wd", def.WeightDecay, "weight decay (coupled, also on umap scores)")
+	fs.IntVar(&c.pad, "pad", def.Augment.Pad, "random-crop padding in pixels (0: no crop)")
+	fs.BoolVar(&c.noFlip, "no-flip", false, "no random horizontal flip")
+	fs.BoolVar(&c.bnEval, "bn-eval", false, "keep BatchNorm in inference mode while training (not official)")
+	fs.Uint64Var(&c.seed, "seed", def.Seed, "seed of scores, estimate mask, shuffling and augmentation")
+	fs.IntVar(&c.limit, "limit", 0, "use only the first N training images (0: all)")
+	fs.IntVar(&c.checkLimit, "check-limit", 2000, "images of the per-epoch accuracy set (-id-val, else the training data)")
+	fs.StringVar(&c.backend, "backend", "onnx", "GoMLX backend: onnx (ONNX Runtime, fast) or go (pure Go, slow)")
+	fs.StringVar(&c.ortLib, "ort-lib", "", "path of libonnxruntime.so (default: $"+ort.EnvLibrary+", then the usual places)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %v", fs.Args())
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	trainArg, err := parseDataArg(c.data)
+	if err != nil {
+		return usageError{err}
+	}
+	spec, _, err := loadSpec(c.preset, c.specFile, c.model)
+	if err != nil {
+		return err
+	}
+
+	m, err := onnxgraph.Load(c.model)
+	if err != nil {
+		return err
+	}
+	if sh := spec.InputShape(); sh != [3]int{m.Channels, m.Height, m.Width} {
+		return fmt.Errorf("preprocessing gives %dx%dx%d images, %s takes %dx%dx%d", sh[0], sh[1], sh[2], c.model, m.Channels, m.Height, m.Width)
+	}
+	if _, err := ort.Setup(c.ortLib); err != nil {
+		return err
+	}
+	bspec := c.backend
+	if bspec == "onnx" && c.ortLib != "" {
+		bspec = "onnx:" + c.ortLib
+	}
+	if cfg.Backend, err = unleash.NewBackend(bspec); err != nil {
+		return err
+	}
+	cfg.BackendName = c.backend
+
+	load := func(d dataArg, limit int, labelled bool) (*urun.Data, error) {
+		r, err := d.open(!labelled)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		start := time.Now()
+		data, err := urun.Load(ctx, d.name(), r, spec, limit, labelled)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "%s: %d images loaded in %.1fs\n", d.name(), data.Len(), time.Since(start).Seconds())
+		return data, nil
+	}
+	train, err := load(trainArg, c.limit, true)
+	if err != nil {
+		return err
+	}
+	if c.idVal != "" {
+		d, err := parseDataArg(c.idVal)
+		if err != nil {
+			return usageError{err}
+		}
+		if cfg.IDVal, err = load(d, c.valLimit, true); err != nil {
+			return err
+		}
+	}
+	if c.oodVal != "" {
+		d, err := parseDataArg(c.oodVal)
+		if err != nil {
+			return usageError{err}
+		}
+		if cfg.OODVal, err = load(d, c.valLimit, false); err != nil {
+			return err
+		}
+	}
+	cfg.Check = train.Head(c.checkLimit)
+	if cfg.IDVal != nil {
+		cfg.Check = cfg.IDVal.Head(c.checkLimit)
+	}
+	if cfg.Batch > train.Len() {
+		return usagef("-batch %d is larger than the %d training images", cfg.Batch, train.Len())
+	}
+	pr := newUnleashProgress()
+	cfg.Progress = pr.event
+	res, err := urun.Run(ctx, m, train, cfg)
+	pr.finish()
+	if err != nil {
+		return err
+	}
+
+	out, _, _ := urun.Paths(c.out)
+	if err := res.WriteModel(out, c.model); err != nil {
+		return err
+	}
+	diff, err := exportCheck(out, res, cfg.Check)
+	if err != nil {
+		return fmt.Errorf("check %s with ONNX Runtime: %w", out, err)
+	}
+	res.Record.ExportCheck = &diff
+	res.Record.Tool = "oodguard " + Version
+	res.Record.Seconds = time.Since(started).Seconds()
+	if err := res.WriteRecord(out, spec); err != nil {
+		return err
+	}
+	_, recPath, specPath := urun.Paths(out)
+	rec := res.Record
+	fmt.Fprintf(stdout, "%s: constraint %.4g (%s), %d epochs, %d steps in %.1fs\n", rec.Mode, rec.Constraint.Value, rec.Constraint.Method, rec.Epochs, rec.Steps, rec.TrainSeconds)
+	if n := len(rec.EpochResults); n > 0 && rec.EpochResults[n-1].CheckAccuracy != nil {
+		fmt.Fprintf(stdout, "accuracy on %s: %.2f%%\n", rec.Check.Name, 100**rec.EpochResults[n-1].CheckAccuracy)
+	}
+	fmt.Fprintf(stdout, "wrote %s (ONNX Runtime agrees within %.2g), %s, %s\n", out, diff, recPath, specPath)
+	return nil
+}
+
+// config turns the flags into a run configuration; errors are usage errors.
+func (c *unleashCommand) config() (urun.Config, error) {
+	var method unleash.Method
+	switch c.mode {
+	case "umap":
+		method = unleash.UMAP
+	case "um":
+		method = unleash.UM
+	case "":
+		return urun.Config{}, usagef("-mode, -model, -data and -out are required")
+	default:
+		return urun.Config{}, usagef("unknown -mode %q (want umap or um)", c.mode)
+	}
+	if c.model == "" || c.data == "" || c.out == "" {
+		return urun.Config{}, usagef("-mode, -model, -data and -out are required")
+	}
+	cfg := urun.DefaultConfig(method)
+	cfg.Keep, cfg.EstimateKeep, cfg.GridEpochs = c.keep, c.estimateKeep, c.gridEpochs
+	cfg.LR, cfg.Epochs, cfg.Batch, cfg.Momentum, cfg.WeightDecay = c.lr, c.epochs, c.batch, c.momentum, c.wd
+	cfg.BatchNormEval, cfg.Seed = c.bnEval, c.seed
+	cfg.Augment = urun.Augment{Pad: c.pad, Flip: !c.noFlip}
+	if method == unleash.UMAP && (!(c.keep > 0) || c.keep > 1) {
+		return urun.Config{}, usagef("-keep %v must be in (0,1]", c.keep)
+	}
+	var err error
+	if cfg.ScoreInit, err = mask.ParseInit(c.scoreInit); err != nil {
+		return urun.Config{}, usagef("-score-init: %v", err)
+	}
+	switch c.constraint {
+	case "estimate":
+		cfg.Constraint = urun.ConstraintEstimate
+	case "grid":
+		cfg.Constraint = urun.ConstraintGrid
+		if c.idVal == "" || c.oodVal == "" {
+			return urun.Config{}, usagef("-constraint grid needs -id-val and -ood-val")
+		}
+		for _, f := range strings.Split(c.gridFactors, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil || !(v > 0) || math.IsInf(v, 0) {
+				return urun.Config{}, usagef("-grid-factors: %q is not a positive number", f)
+			}
+			cfg.Factors = append(cfg.Factors, v)
+		}
+	default:
+		v, err := strconv.ParseFloat(c.constraint, 64)
+		if err != nil || !(v >= 0) || math.IsInf(v, 0) {
+			return urun.Config{}, usagef("-constraint %q: want estimate, grid or a number >= 0", c.constraint)
+		}
+		cfg.Constraint, cfg.Value = urun.ConstraintGiven, v
+	}
+	if cfg.Constraint != urun.ConstraintGrid && c.oodVal != "" {
+		return urun.Config{}, usagef("-ood-val is only used by -constraint grid")
+	}
+	// Checked here, not only in urun.Run, so that flag mistakes exit 2 before any data is read;
+	// the validation sets are not loaded yet.
+	v := cfg
+	v.IDVal, v.OODVal = &urun.Data{}, &urun.Data{}
+	if err := v.Validate(); err != nil {
+		return urun.Config{}, usageError{err}
+	}
+	return cfg, nil
+}
+
+// exportCheck runs the written model with ONNX Runtime on the first batch of check and returns
+// the largest |logit| difference to the trained GoMLX model.
+func exportCheck(path string, res *urun.Result, check *urun.Data) (float64, error) {
+	clf, err := ort.Open(path, ort.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer clf.Close()
+	n := min(check.Len(), 64)
+	per := check.C * check.H * check.W
+	x := check.X[:n*per]
+	r, err := clf.NewRunner(n)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	if err := r.SetInput(x); err != nil {
+		return 0, err
+	}
+	got, err := r.Run()
+	if err != nil {
+		return 0, err
+	}
+	want, err := res.Trainer.Logits(x)
+	if err != nil {
+		return 0, err
+	}
+	if len(got) != len(want) {
+		return 0, fmt.Errorf("ONNX Runtime gives %d logits, GoMLX %d", len(got), len(want))
+	}
+	var d float64
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
+	}
+	return d, nil
+}
+
+// unleashProgress shows training progress: a bar per epoch on a terminal, a log line per phase
+// and per epoch otherwise.
+type unleashProgress struct {
+	tty bool
+	bar *progressbar.ProgressBar
+}
+
+func newUnleashProgress() *unleashProgress {
+	p := &unleashProgress{}
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		p.tty = true
+	}
+	return p
+}
+
+func (p *unleashProgress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		p.bar = nil
+	}
+}
+
+func (p *unleashProgress) event(ev urun.Event) {
+	switch ev.Phase {
+	case "estimate":
+		fmt.Fprintln(stderr, "estimating the constraint (random mask, augmented training pass, eval mode)")
+		return
+	case "dense":
+		fmt.Fprintln(stderr, "measuring the dense model's training loss")
+		return
+	}
+	label := ev.Phase
+	if ev.Phase == "grid" {
+		label = fmt.Sprintf("grid %d/%d", ev.Candidate, ev.Candidates)
+	}
+	desc := fmt.Sprintf("%s epoch %d/%d", label, ev.Epoch, ev.Epochs)
+	if ev.Step == 0 && ev.Done == nil {
+		p.finish()
+		if p.tty {
+			p.bar = progressbar.NewOptions(ev.Steps, progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription(desc),
+				progressbar.OptionShowCount(), progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionSetPredictTime(true))
+		}
+		return
+	}
+	if p.bar != nil {
+		p.bar.Describe(fmt.Sprintf("%s loss %.4f ce %.4f c %.4g", desc, ev.Loss, ev.CE, ev.Constraint))
+		p.bar.Set(ev.Step)
+	}
+	if r := ev.Done; r != nil {
+		p.finish()
+		line := fmt.Sprintf("%s: lr %.4g loss %.4f ce %.4f c %.4g", desc, r.LR, r.Loss, r.CE, ev.Constraint)
+		if r.CheckAccuracy != nil {
+			line += fmt.Sprintf(" | check acc %.2f%% ce %.4f", 100**r.CheckAccuracy, *r.CheckCE)
+		}
+		line += fmt.Sprintf(" | %.1fs (%.0f img/s)", r.Seconds, float64(r.Images)/r.TrainSeconds)
+		fmt.Fprintln(stderr, line)
+	}
+}

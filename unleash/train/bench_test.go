@@ -1,0 +1,62 @@
+package train_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/unleash"
+	"github.com/oodguard/oodguard/unleash/arch"
+	"github.com/oodguard/oodguard/unleash/onnxgraph"
+)
+
+// BenchmarkScratchStep measures training from scratch: one SGD step (forward in train mode,
+// backward, SGD with momentum and weight decay on every parameter, BatchNorm running-stat
+// updates) of the small CNN (cnn28, width 16) at batch 64, and reports images/s. The backend is
+// $UNLEASH_BENCH_BACKEND, "onnx" when unset. PyTorch on the same workload:
+// testdata/bench_torch.py.
+func BenchmarkScratchStep(b *testing.B) {
+	spec := os.Getenv("UNLEASH_BENCH_BACKEND")
+	if spec == "" {
+		spec = "onnx"
+		runtimetest.Setup(b)
+	}
+	be, err := unleash.NewBackend(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := arch.Build(arch.Config{Arch: arch.CNN28, Classes: 10, Input: [3]int{1, 28, 28}, Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := onnxgraph.Parse(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := unleash.Options{Method: unleash.UM, LR: 0.1, Epochs: 1, Momentum: 0.9, WeightDecay: 5e-4, Backend: be}
+	tr, err := unleash.New(m, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 64
+	r := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, batch*28*28)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	y := make([]int, batch)
+	for i := range y {
+		y[i] = r.IntN(10)
+	}
+	if _, err := tr.Step(x, y, 0.01); err != nil { // compile outside the timing
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := tr.Step(x, y, 0.01); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+}

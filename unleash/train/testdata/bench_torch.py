@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""PyTorch's speed on the workload of train.BenchmarkScratchStep, for comparison.
+
+Run with Debian's PyTorch: /usr/bin/python3 unleash/train/testdata/bench_torch.py [--threads 2]
+
+Training from scratch: testdata/make_models.py's SmallCNN (cnn28, BatchNorm in train mode), batch
+64, cross-entropy, SGD momentum 0.9, weight decay 5e-4 on every parameter. Prints images/s for a
+few repeats.
+"""
+import argparse
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "testdata"))
+from make_models import SmallCNN  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=64)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = SmallCNN()
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(args.batch, 1, 28, 28)
+    y = torch.randint(0, 10, (args.batch,))
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(5):
+        step()
+    for r in range(args.repeats):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        dt = time.perf_counter() - t0
+        print(f"repeat {r}: {args.steps * args.batch / dt:.0f} img/s ({args.threads} threads, batch {args.batch}, PyTorch {torch.__version__})")
+
+
+if __name__ == "__main__":
+    main()
