@@ -1,8 +1,11 @@
 package train_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/runtime/runtimetest"
@@ -11,12 +14,14 @@ import (
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
-// BenchmarkScratchStep measures training from scratch: one SGD step (forward in train mode,
+// BenchmarkTrainStep measures training from scratch: one SGD step (forward in train mode,
 // backward, SGD with momentum and weight decay on every parameter, BatchNorm running-stat
 // updates) of the small CNN (cnn28, width 16) at batch 64, and reports images/s. The backend is
-// $UNLEASH_BENCH_BACKEND, "onnx" when unset. PyTorch on the same workload:
-// testdata/bench_torch.py.
-func BenchmarkScratchStep(b *testing.B) {
+// $UNLEASH_BENCH_BACKEND, "onnx" when unset. When Debian's PyTorch is installed it also runs the
+// same workload in PyTorch with 2 threads (testdata/bench_torch.py) just before and just after
+// the timed loop, and reports the mean of the two and the ratio ours/PyTorch: the machine may be
+// shared, so both sides are measured in the same window.
+func BenchmarkTrainStep(b *testing.B) {
 	spec := os.Getenv("UNLEASH_BENCH_BACKEND")
 	if spec == "" {
 		spec = "onnx"
@@ -52,11 +57,42 @@ func BenchmarkScratchStep(b *testing.B) {
 	if _, err := tr.Step(x, y, 0.01); err != nil { // compile outside the timing
 		b.Fatal(err)
 	}
+	before := torchImagesPerSecond(b)
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := tr.Step(x, y, 0.01); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+	ours := float64(b.N*batch) / b.Elapsed().Seconds()
+	b.ReportMetric(ours, "img/s")
+	if after := torchImagesPerSecond(b); before > 0 && after > 0 {
+		torch := (before + after) / 2
+		b.ReportMetric(torch, "torch-img/s")
+		b.ReportMetric(ours/torch, "ratio")
+	}
+}
+
+// torchImagesPerSecond runs testdata/bench_torch.py and returns the mean of its repeats, or 0
+// when PyTorch is not there.
+func torchImagesPerSecond(b *testing.B) float64 {
+	out, err := exec.Command("/usr/bin/python3", "testdata/bench_torch.py", "--threads", "2", "--repeats", "2").Output()
+	if err != nil {
+		b.Logf("no PyTorch baseline: %v", err)
+		return 0
+	}
+	var sum float64
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		var r int
+		var v float64
+		if _, err := fmt.Sscanf(line, "repeat %d: %g img/s", &r, &v); err == nil {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
 }

@@ -3,11 +3,13 @@ package train
 import (
 	"fmt"
 	"image/color"
+	"os"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // curve is one line of the training plot.
@@ -27,12 +29,13 @@ var curves = []curve{
 	{"AUROC (energy)", color.NRGBA{R: 44, G: 160, B: 44, A: 255}, false, func(e Epoch) *float64 { return e.AUROC }},
 }
 
-// plotCurves draws accuracy, FPR95 and AUROC (percent) against the epoch.
+// plotCurves draws accuracy, FPR95 and AUROC (percent) against the epoch into a PNG file.
 func plotCurves(path string, l *Log) error {
 	p := plot.New()
+	legend := plot.NewLegend()
 	p.Title.Text = l.Arch
 	if l.OODVal != nil {
-		p.Title.Text += fmt.Sprintf(": ID %s, OOD %s", l.IDVal.Name, l.OODVal.Name)
+		p.Title.Text += fmt.Sprintf("\nID %s, OOD %s", l.IDVal.Name, l.OODVal.Name)
 	}
 	p.X.Label.Text = "epoch"
 	p.Y.Label.Text = "percent"
@@ -62,11 +65,28 @@ func plotCurves(path string, l *Log) error {
 		}
 		points.GlyphStyle = draw.GlyphStyle{Color: c.color, Radius: vg.Points(2.5), Shape: draw.CircleGlyph{}}
 		p.Add(line, points)
-		p.Legend.Add(c.name, line, points)
+		legend.Add(c.name, line, points)
 	}
-	p.Legend.Left, p.Legend.Top = true, false
-	p.Legend.XOffs, p.Legend.YOffs = vg.Points(5), vg.Points(5)
-	return p.Save(7*vg.Inch, 4*vg.Inch, path)
+	// The plot on the left, the legend to its right, outside the data.
+	const w, h, legendW = 8 * vg.Inch, 4 * vg.Inch, 1.6 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	plotArea, legendArea := dc, dc
+	plotArea.Max.X = dc.Max.X - legendW
+	legendArea.Min.X = dc.Max.X - legendW
+	p.Draw(plotArea)
+	legend.Top, legend.Left = true, true
+	legend.XOffs, legend.YOffs = vg.Points(8), -vg.Points(30)
+	legend.Draw(legendArea)
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // epochTicks labels whole epochs, about ten of them.

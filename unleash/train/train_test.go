@@ -216,8 +216,21 @@ func TestRun(t *testing.T) {
 		t.Errorf("train.json: %d epochs, arch %q, %d classes, ood %+v", len(back.Runs), back.Arch, back.Classes, back.OODVal)
 	}
 
+	if last.TrainAcc < 0.6 {
+		t.Errorf("train accuracy %.3f, want >= 0.6", last.TrainAcc)
+	}
 	// The checkpoint, BatchNorm statistics included, runs the same in ONNX Runtime and GoMLX.
-	checkORT(t, filepath.Join(cfg.Out, "epoch-003.onnx"), set, cfg.Spec)
+	ckpt := filepath.Join(cfg.Out, "epoch-003.onnx")
+	checkORT(t, ckpt, set, cfg.Spec)
+	m, err := onnxgraph.Load(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params {
+		if p.Role == onnxgraph.RoleBNVar && slices.Equal(p.Data, slices.Repeat([]float32{1}, len(p.Data))) {
+			t.Errorf("%s: running variance still all ones: training did not update it", p.Name)
+		}
+	}
 
 	// A second run into the same folder is refused.
 	if _, err := train.Run(context.Background(), cfg, set, "squares", train.Validation{}, train.Hooks{}); !errors.Is(err, train.ErrExists) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's speed on the workload of train.BenchmarkScratchStep, for comparison.
+"""PyTorch's speed on the workload of train.BenchmarkTrainStep, for comparison.
 
 Run with Debian's PyTorch: /usr/bin/python3 unleash/train/testdata/bench_torch.py [--threads 2]
 
