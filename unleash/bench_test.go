@@ -1,6 +1,7 @@
 package unleash_test
 
 import (
+	"github.com/oodguard/oodguard/unleash/torchbench"
 	"os"
 	"testing"
 
@@ -9,12 +10,16 @@ import (
 
 // BenchmarkUMAPStep measures mask learning (one UMAP step: forward in train mode, STE
 // gradients, SGD on the scores, the Go top-k between steps) on cnn28 at batch 64 and reports
-// images/s. The backend is $UNLEASH_BENCH_BACKEND (default: the pure-Go backend).
+// images/s. The backend is $UNLEASH_BENCH_BACKEND (default: onnx, the fast one here).
 //
-// PyTorch 1.13 on the same model, batch and machine (2 threads), measured with
-// testdata/unleash/bench_torch.py: see doc.go.
+// When Debian's PyTorch is installed, the same workload in PyTorch 1.13 with 2 threads
+// (testdata/unleash/bench_torch.py) runs just before and just after the timed loop, and the
+// benchmark reports the ratio of the two speeds.
 func BenchmarkUMAPStep(b *testing.B) {
 	spec := os.Getenv("UNLEASH_BENCH_BACKEND")
+	if spec == "" {
+		spec = "onnx"
+	}
 	backend, err := unleash.NewBackend(spec)
 	if err != nil {
 		b.Fatal(err)
@@ -31,11 +36,18 @@ func BenchmarkUMAPStep(b *testing.B) {
 	if _, err := tr.Step(x, y, 0.01); err != nil { // compile outside the timing
 		b.Fatal(err)
 	}
+	before := torchbench.ImagesPerSecond(b, "../testdata/unleash/bench_torch.py")
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := tr.Step(x, y, 0.01); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "img/s")
+	ours := float64(b.N*batch) / b.Elapsed().Seconds()
+	b.ReportMetric(ours, "img/s")
+	if after := torchbench.ImagesPerSecond(b, "../testdata/unleash/bench_torch.py"); before > 0 && after > 0 {
+		torch := (before + after) / 2
+		b.ReportMetric(torch, "torch-img/s")
+		b.ReportMetric(ours/torch, "ratio")
+	}
 }

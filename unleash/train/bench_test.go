@@ -1,11 +1,9 @@
 package train_test
 
 import (
-	"fmt"
+	"github.com/oodguard/oodguard/unleash/torchbench"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/runtime/runtimetest"
@@ -57,7 +55,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if _, err := tr.Step(x, y, 0.01); err != nil { // compile outside the timing
 		b.Fatal(err)
 	}
-	before := torchImagesPerSecond(b)
+	before := torchbench.ImagesPerSecond(b, "testdata/bench_torch.py")
 	b.ResetTimer()
 	for b.Loop() {
 		if _, err := tr.Step(x, y, 0.01); err != nil {
@@ -66,33 +64,9 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	ours := float64(b.N*batch) / b.Elapsed().Seconds()
 	b.ReportMetric(ours, "img/s")
-	if after := torchImagesPerSecond(b); before > 0 && after > 0 {
+	if after := torchbench.ImagesPerSecond(b, "testdata/bench_torch.py"); before > 0 && after > 0 {
 		torch := (before + after) / 2
 		b.ReportMetric(torch, "torch-img/s")
 		b.ReportMetric(ours/torch, "ratio")
 	}
-}
-
-// torchImagesPerSecond runs testdata/bench_torch.py and returns the mean of its repeats, or 0
-// when PyTorch is not there.
-func torchImagesPerSecond(b *testing.B) float64 {
-	out, err := exec.Command("/usr/bin/python3", "testdata/bench_torch.py", "--threads", "2", "--repeats", "2").Output()
-	if err != nil {
-		b.Logf("no PyTorch baseline: %v", err)
-		return 0
-	}
-	var sum float64
-	n := 0
-	for _, line := range strings.Split(string(out), "\n") {
-		var r int
-		var v float64
-		if _, err := fmt.Sscanf(line, "repeat %d: %g img/s", &r, &v); err == nil {
-			sum += v
-			n++
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
 }

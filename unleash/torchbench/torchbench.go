@@ -1,0 +1,34 @@
+// Package torchbench runs the PyTorch speed scripts the training benchmarks compare with.
+package torchbench
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// ImagesPerSecond runs a PyTorch speed script with Debian's Python (2 threads, 2 repeats) that
+// prints "repeat N: X img/s" lines and returns their mean, or 0, logged, when PyTorch is not
+// installed.
+func ImagesPerSecond(tb testing.TB, script string) float64 {
+	out, err := exec.Command("/usr/bin/python3", script, "--threads", "2", "--repeats", "2").Output()
+	if err != nil {
+		tb.Logf("no PyTorch baseline (%s): %v", script, err)
+		return 0
+	}
+	var sum float64
+	n := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		var r int
+		var v float64
+		if _, err := fmt.Sscanf(line, "repeat %d: %g img/s", &r, &v); err == nil {
+			sum += v
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
