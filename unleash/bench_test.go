@@ -1,11 +1,12 @@
 package unleash_test
 
 import (
-	"github.com/oodguard/oodguard/unleash/torchbench"
 	"os"
 	"testing"
 
 	"github.com/oodguard/oodguard/unleash"
+
+	"github.com/oodguard/oodguard/unleash/torchbench"
 )
 
 // BenchmarkUMAPStep measures mask learning (one UMAP step: forward in train mode, STE

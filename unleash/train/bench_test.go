@@ -1,7 +1,6 @@
 package train_test
 
 import (
-	"github.com/oodguard/oodguard/unleash/torchbench"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -10,6 +9,8 @@ import (
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/arch"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
+
+	"github.com/oodguard/oodguard/unleash/torchbench"
 )
 
 // BenchmarkTrainStep measures training from scratch: one SGD step (forward in train mode,
