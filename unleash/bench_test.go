@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/oodguard/oodguard/unleash"
-
 	"github.com/oodguard/oodguard/unleash/torchbench"
 )
 

@@ -9,7 +9,6 @@ import (
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/arch"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
-
 	"github.com/oodguard/oodguard/unleash/torchbench"
 )
 
