@@ -9,7 +9,6 @@ import (
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/calibrate/batchscore"
 	"github.com/oodguard/oodguard/guard/score"
-	ort "github.com/oodguard/oodguard/runtime"
 )
 
 // calibrateCommand fits the score threshold on ID validation data and writes calibration.json.
@@ -81,11 +80,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts, err := c.ort.options()
-	if err != nil {
-		return err
-	}
-	clf, err := ort.Open(c.model, opts)
+	clf, err := c.ort.open(c.model, nil, "")
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/firmware/bundle"
-	ort "github.com/oodguard/oodguard/runtime"
 )
 
 // canaryTolerance is how far a device's canary score may be from the workstation's: ONNX
@@ -23,11 +22,7 @@ func canaryTolerance(score float64) float64 { return math.Max(1e-3, 1e-3*math.Ab
 // makeCanaries scores up to n images of dir with the model, preprocessed as cal says, and
 // returns them as canaries: the device checks each score before it switches to the model.
 func makeCanaries(flags *ortFlags, model string, cal *calibrate.Calibration, dir string, n int) ([]bundle.Canary, error) {
-	opts, err := flags.options()
-	if err != nil {
-		return nil, err
-	}
-	clf, err := ort.Open(model, opts)
+	clf, err := flags.open(model, cal, "")
 	if err != nil {
 		return nil, err
 	}

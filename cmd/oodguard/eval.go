@@ -13,7 +13,6 @@ import (
 	"github.com/oodguard/oodguard/calibrate/report"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/score"
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/odin"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
@@ -117,20 +116,11 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	} else if spec, _, err = loadSpec(c.preset, c.specFile, c.model); err != nil {
 		return err
 	}
-	opts, err := c.ort.options()
-	if err != nil {
-		return err
-	}
-	clf, err := ort.Open(c.model, opts)
+	clf, err := c.ort.open(c.model, cal, c.calib)
 	if err != nil {
 		return err
 	}
 	defer clf.Close()
-	if cal != nil {
-		if err := cal.CheckModel(clf.SHA256()); err != nil {
-			return fmt.Errorf("calibration %s, model %s: %w", c.calib, c.model, err)
-		}
-	}
 
 	start := time.Now()
 	bopts := batchscore.Options{Batch: c.batch, Scores: specs, Limit: c.limit}

@@ -2,7 +2,9 @@ package main
 
 import (
 	"flag"
+	"fmt"
 
+	"github.com/oodguard/oodguard/calibrate"
 	ort "github.com/oodguard/oodguard/runtime"
 )
 
@@ -34,4 +36,24 @@ func (f *ortFlags) options() (ort.Options, error) {
 		return ort.Options{}, usageError{err}
 	}
 	return opts, nil
+}
+
+// open loads ONNX Runtime and opens the model; with a calibration (read from calPath) it also
+// checks that the calibration was made for this model.
+func (f *ortFlags) open(model string, cal *calibrate.Calibration, calPath string) (*ort.Classifier, error) {
+	opts, err := f.options()
+	if err != nil {
+		return nil, err
+	}
+	clf, err := ort.Open(model, opts)
+	if err != nil {
+		return nil, err
+	}
+	if cal != nil {
+		if err := cal.CheckModel(clf.SHA256()); err != nil {
+			clf.Close()
+			return nil, fmt.Errorf("calibration %s, model %s: %w", calPath, model, err)
+		}
+	}
+	return clf, nil
 }

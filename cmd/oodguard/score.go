@@ -89,20 +89,11 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	opts, err := c.ort.options()
-	if err != nil {
-		return err
-	}
-	clf, err := ort.Open(c.model, opts)
+	clf, err := c.ort.open(c.model, cal, c.calib)
 	if err != nil {
 		return err
 	}
 	defer clf.Close()
-	if cal != nil {
-		if err := cal.CheckModel(clf.SHA256()); err != nil {
-			return fmt.Errorf("calibration %s, model %s: %w", c.calib, c.model, err)
-		}
-	}
 	in, err := c.openInput(fs.Arg(0), clf, cal)
 	if err != nil {
 		return err
