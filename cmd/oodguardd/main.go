@@ -75,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, log); err != nil {
+	if err := daemon.Run(ctx, cfg, log, Version); err != nil {
 		if errors.Is(err, daemon.ErrRestart) {
 			log.Info("stopped to restart on the updated model", zap.Int("exit_code", ota.ExitRestart))
 			return ota.ExitRestart

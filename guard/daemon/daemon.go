@@ -37,9 +37,10 @@ const brokerGrace = 300 * time.Millisecond
 
 // Daemon is a running oodguardd.
 type Daemon struct {
-	cfg   Config
-	log   *zap.Logger
-	start time.Time
+	cfg      Config
+	log      *zap.Logger
+	start    time.Time
+	version0 string // the daemon's own version
 
 	clf     *ort.Classifier
 	cal     *calibrate.Calibration
@@ -56,9 +57,10 @@ type Daemon struct {
 	http       *http.Server
 }
 
-// Run starts the daemon and blocks until ctx ends, the source ends, or a part fails.
-func Run(ctx context.Context, cfg Config, log *zap.Logger) (err error) {
-	d := &Daemon{cfg: cfg, log: log, start: time.Now()}
+// Run starts the daemon and blocks until ctx ends, the source ends, or a part fails. version
+// is the daemon's own version, which bundles may require a minimum of.
+func Run(ctx context.Context, cfg Config, log *zap.Logger, version string) (err error) {
+	d := &Daemon{cfg: cfg, log: log, start: time.Now(), version0: version}
 	defer func() { err = errors.Join(err, d.close()) }()
 	if err := d.open(ctx); err != nil {
 		return err

@@ -60,8 +60,16 @@ func (d *Daemon) openOTA(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ota.keyring: %w", err)
 	}
+	// Bundles name the oldest daemon and ONNX Runtime that may run them. A development build
+	// ("dev", not a version) skips the daemon check.
+	daemonVersion, _ := bundle.ParseVersion(d.version0)
+	ortVersion, err := bundle.ParseVersion(ort.Version())
+	if err != nil {
+		return fmt.Errorf("ONNX Runtime version %q: %w", ort.Version(), err)
+	}
 	d.store, err = ota.Open(ota.Config{
 		Dir: c.Dir, Keyring: kr, DeviceClass: c.DeviceClass, MaxAttempts: c.MaxAttempts,
+		Daemon: daemonVersion, ORT: ortVersion,
 		OnState: d.publishOTAState, Logger: d.log.Named("ota"),
 	})
 	if err != nil {
