@@ -108,9 +108,6 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	if err := CheckKernels(m); err != nil {
-		return nil, err
-	}
 	if len(opts.Std) > 1 && len(opts.Std) != m.Channels {
 		return nil, fmt.Errorf("odin: %d std values for a %d-channel model", len(opts.Std), m.Channels)
 	}
@@ -141,29 +138,6 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 		return nil, fmt.Errorf("odin: %w", err)
 	}
 	return s, nil
-}
-
-// ErrEvenKernel is returned for a model with a convolution whose kernel has an even size.
-// GoMLX v0.28.8 computes the input gradient of such a convolution wrongly: convVJPWrtX
-// (core/graph/ops_convolve.go) pads the reverse convolution by (2*((k-1)/2) - pad, ...) instead
-// of (k-1-pad, ...), which is right only for odd k; the gradient comes out shifted by one pixel.
-// Odd kernels (1x1, 3x3, 5x5, 7x7, dilated or not) are exact.
-var ErrEvenKernel = errors.New("odin: a convolution with an even kernel size has wrong input gradients in GoMLX v0.28.8")
-
-// CheckKernels reports whether every convolution of m has an odd kernel size, which ODIN's
-// input gradient needs (see ErrEvenKernel).
-func CheckKernels(m *onnxgraph.Model) error {
-	for _, p := range m.Params {
-		if p.Op != "Conv" || p.Role != onnxgraph.RoleWeight || len(p.Dims) < 3 {
-			continue
-		}
-		for _, k := range p.Dims[2:] {
-			if k%2 == 0 {
-				return fmt.Errorf("%w: node %s has a %v kernel", ErrEvenKernel, p.Node, p.Dims[2:])
-			}
-		}
-	}
-	return nil
 }
 
 // Options returns the scorer's options.

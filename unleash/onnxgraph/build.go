@@ -335,6 +335,7 @@ func (b *builder) conv() *Node {
 		b.fail("strides %v / dilations %v: want %d values", strides, dilations, k)
 	}
 	pads := b.spatialPads(x.Shape().Dimensions[2:], kernel, strides, dilations)
+	w, pads = oddKernel(w, kernel, dilations, pads)
 	strided := !equalInts(strides, onesInts(k))
 	var y *Node
 	if strided && b.opts.SubsampleStrided {
@@ -354,6 +355,30 @@ func (b *builder) conv() *Node {
 		y = Add(y, BroadcastToDims(Reshape(bias, dims...), y.Shape().Dimensions...))
 	}
 	return y
+}
+
+// oddKernel works around GoMLX v0.28.8's input gradient of convolutions with an even kernel size,
+// which comes out shifted by one pixel (convVJPWrtX pads the reverse convolution for odd kernels
+// only). Each even spatial axis of the weight gets one zero tap at its end, and the input one
+// more dilation of end padding: the convolution and its output size are the same, and every
+// kernel is odd.
+func oddKernel(w *Node, kernel, dilations []int, pads [][2]int) (*Node, [][2]int) {
+	var cfg []PadAxis
+	for i, k := range kernel {
+		if k%2 == 1 {
+			continue
+		}
+		if cfg == nil {
+			cfg = make([]PadAxis, w.Rank())
+			pads = append([][2]int(nil), pads...)
+		}
+		cfg[i+2] = PadAxis{End: 1}
+		pads[i][1] += dilations[i]
+	}
+	if cfg == nil {
+		return w, pads
+	}
+	return Pad(w, ScalarZero(w.Graph(), w.DType()), cfg...), pads
 }
 
 // subsample keeps positions 0, s, 2s, ... of each spatial axis of y ([N,C,spatial...]): the
