@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/mask"
@@ -46,29 +45,7 @@ func randomBatch(m *onnxgraph.Model, n, k int, seed uint64) ([]float32, []int) {
 // ortLogits runs a serialized model under ONNX Runtime through the project's runtime package.
 func ortLogits(t testing.TB, data []byte, x []float32, n int) []float32 {
 	t.Helper()
-	runtimetest.Setup(t)
-	path := filepath.Join(t.TempDir(), "model.onnx")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := ort.Open(path, ort.Options{IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r, err := c.NewRunner(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.SetInput(x); err != nil {
-		t.Fatal(err)
-	}
-	z, err := r.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), z...)
+	return runtimetest.Logits(t, data, x, n)
 }
 
 // TestExportUMAP trains UMAP a few steps, writes the model back and checks that ONNX Runtime on

@@ -60,3 +60,32 @@ func Model(tb testing.TB, name string) string {
 	tb.Helper()
 	return filepath.Join(RepoRoot(tb), "testdata", "models", name)
 }
+
+// Logits runs the ONNX model in data (written to a temporary file) on n images x with ONNX
+// Runtime through the runtime package, one intra-op thread, and returns a copy of the logits.
+func Logits(tb testing.TB, data []byte, x []float32, n int) []float32 {
+	tb.Helper()
+	Setup(tb)
+	path := filepath.Join(tb.TempDir(), "model.onnx")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := ort.Open(path, ort.Options{IntraOpThreads: 1})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	r, err := c.NewRunner(n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.SetInput(x); err != nil {
+		tb.Fatal(err)
+	}
+	z, err := r.Run()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return append([]float32(nil), z...)
+}

@@ -13,7 +13,6 @@ import (
 	"github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
@@ -53,32 +52,10 @@ func gomlxLogits(t testing.TB, b compute.Backend, m *onnxgraph.Model, x []float3
 	return tensors.MustCopyFlatData[float32](out[0])
 }
 
-// ortLogits runs the serialized model under ONNX Runtime.
+// ortLogits runs a serialized model under ONNX Runtime through the project's runtime package.
 func ortLogits(t testing.TB, data []byte, x []float32, n int) []float32 {
 	t.Helper()
-	runtimetest.Setup(t)
-	path := filepath.Join(t.TempDir(), "model.onnx")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c, err := ort.Open(path, ort.Options{IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r, err := c.NewRunner(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if err := r.SetInput(x); err != nil {
-		t.Fatal(err)
-	}
-	z, err := r.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]float32(nil), z...)
+	return runtimetest.Logits(t, data, x, n)
 }
 
 // maxRelErr returns max |a-b| / max(max|b|, tiny): the error relative to the tensor's scale.
