@@ -6,7 +6,7 @@ LDFLAGS := -X main.Version=$(VERSION)
 ORT_LIB := $(CURDIR)/.cache/onnxruntime/1.24.1/linux-$(shell $(GO) env GOARCH)/libonnxruntime.so
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: all build test ort lint bench fixtures clean demo debs firmware
+.PHONY: all build test ort lint bench fixtures clean demo debs firmware reproduce
 
 all: build
 
@@ -54,6 +54,13 @@ bench: ort
 	@mkdir -p .cache/bench
 	@[ -f .cache/models/resnet50.onnx ] || /usr/bin/python3 testdata/make_resnet50.py || echo "bench: no PyTorch, the ResNet-50 rows are skipped"
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./... 2>&1 | $(GO) run ./internal/benchtable -json .cache/bench/bench.json
+
+## reproduce: Unleashing Mask's effect on real data (../shared/data), end to end with oodguard train,
+## unleash and eval; REPRODUCE=smoke|default|full (default: about an hour on 2 cores); results in
+## .cache/reproduce/$(REPRODUCE)/results.{md,csv,json} (docs/reproduce.md)
+REPRODUCE ?= default
+reproduce: ort build
+	REPRODUCE=$(REPRODUCE) GO=$(GO) scripts/reproduce.sh
 
 ## fixtures: remake testdata/models with PyTorch (Debian's python3-torch)
 fixtures:

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# make reproduce: Unleashing Mask's effect on real data, end to end with oodguard's own commands
+# (train, unleash, eval), for Fashion-MNIST vs MNIST (cnn28) and CIFAR-10 vs Tiny ImageNet (CIFAR
+# ResNet). See docs/reproduce.md.
+#
+#   REPRODUCE=smoke|default|full   size of the run (default: about an hour on 2 cores)
+#   REPRODUCE_SEEDS=1,2,3          seeds (default: the mode's)
+#   REPRODUCE_ONLY=cifar10         one dataset only (fashion-mnist or cifar10)
+#   REPRODUCE_OUT=DIR              output folder (default .cache/reproduce/$REPRODUCE)
+#   REPRODUCE_DATA=DIR             the shared data (default ../shared/data)
+#   REPRODUCE_FRESH=1              run every step again (finished steps are reused otherwise)
+#
+# Extra arguments go to the driver (go run ./internal/reproduce -h lists them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+if [[ -z "${ONNXRUNTIME_LIB:-}" ]]; then
+	ONNXRUNTIME_LIB="$PWD/.cache/onnxruntime/1.24.1/linux-$($GO env GOARCH)/libonnxruntime.so"
+	export ONNXRUNTIME_LIB
+fi
+[[ -f "$ONNXRUNTIME_LIB" ]] || scripts/fetch-onnxruntime.sh
+[[ -x bin/oodguard ]] || $GO build -o bin/ ./cmd/oodguard
+mkdir -p .cache/reproduce
+$GO build -o .cache/reproduce/reproduce ./internal/reproduce
+exec .cache/reproduce/reproduce "$@"
