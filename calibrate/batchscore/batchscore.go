@@ -4,8 +4,9 @@
 // label. Images are never kept, so memory does not grow with the dataset beyond 8 bytes per
 // score and 8 per sample.
 //
-// Reading and preprocessing run in their own goroutine, filling one batch while ONNX Runtime
-// runs the previous one (two Runners, each with its own input tensor).
+// Reading, preprocessing and inference take turns in one goroutine. A reader goroutine that
+// filled the next batch while ONNX Runtime ran the last one was measured slower on a 2-core
+// machine (eval/raw ratio 0.65–0.67 against 0.70–0.73), ONNX Runtime's threads having both cores.
 package batchscore
 
 import (
@@ -56,14 +57,6 @@ func (r *Result) Accuracy() (float64, bool) {
 	return float64(ok) / float64(n), true
 }
 
-// batch is a Runner whose input the reader filled with n samples.
-type batch struct {
-	r      *ort.Runner
-	n      int
-	labels []int32
-	err    error
-}
-
 // Run scores every sample of r. An unreadable sample stops the run with an error naming it.
 func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r dataset.Reader, opts Options) (*Result, error) {
 	if opts.Batch == 0 {
@@ -92,63 +85,41 @@ func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r datas
 		return nil, fmt.Errorf("batchscore: preprocessing gives %dx%dx%d: %w", c, h, w, err)
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	free := make(chan *ort.Runner, 2)
-	full := make(chan batch, 2)
-	filled := make(chan struct{})
-	var runners []*ort.Runner
-	defer func() {
-		// Stop the reader and wait for it before the runners' tensors go away.
-		cancel()
-		for range full {
-		}
-		<-filled
-		for _, rn := range runners {
-			rn.Close()
-		}
-	}()
-	for i := 0; i < 2; i++ {
-		rn, err := clf.NewRunner(opts.Batch)
-		if err != nil {
-			return nil, err
-		}
-		runners = append(runners, rn)
-		free <- rn
+	rn, err := clf.NewRunner(opts.Batch)
+	if err != nil {
+		return nil, err
 	}
-	newRunner := func(n int) (*ort.Runner, error) { // for the last, partial batch
-		rn, err := clf.NewRunner(n)
-		if err == nil {
-			runners = append(runners, rn)
-		}
-		return rn, err
-	}
-
-	go func() {
-		defer close(filled)
-		fill(ctx, r, pre, opts.Batch, opts.Limit, free, full)
-	}()
-
+	defer rn.Close()
 	res := &Result{Scores: make([][]float64, len(funcs))}
-	k := clf.Shape().Classes
-	for b := range full {
-		if b.err != nil {
-			return nil, b.err
+	k, per := clf.Shape().Classes, pre.Len()
+	in := rn.Input()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		rn := b.r
-		if b.n < opts.Batch {
-			// A partial batch: copy its samples into a runner of its own size.
-			small, err := newRunner(b.n)
-			if err != nil {
-				return nil, err
+		n := 0
+		for n < opts.Batch && (opts.Limit <= 0 || res.Len()+n < opts.Limit) {
+			s, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
 			}
-			copy(small.Input(), rn.Input()[:small.Batch()*pre.Len()])
-			rn = small
+			if err != nil {
+				return nil, fmt.Errorf("batchscore: %w", err)
+			}
+			if err := pre.Process(in[n*per:(n+1)*per], s.Image); err != nil {
+				return nil, fmt.Errorf("batchscore: %s: %w", s.Name, err)
+			}
+			res.Labels = append(res.Labels, int32(s.Label))
+			n++
 		}
-		logits, err := rn.Run()
+		if n == 0 {
+			break
+		}
+		logits, err := runPartial(clf, rn, n, per)
 		if err != nil {
 			return nil, err
 		}
-		for j := 0; j < b.n; j++ {
+		for j := 0; j < n; j++ {
 			z := logits[j*k : (j+1)*k]
 			for i, f := range funcs {
 				s, err := f(z)
@@ -159,67 +130,30 @@ func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r datas
 			}
 			res.Pred = append(res.Pred, int32(argmax(z)))
 		}
-		res.Labels = append(res.Labels, b.labels...)
 		if opts.Progress != nil {
 			opts.Progress(res.Len())
 		}
-		if b.n == opts.Batch {
-			free <- b.r
+		if n < opts.Batch {
+			break
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
 	}
 	return res, nil
 }
 
-// fill reads and preprocesses samples into free runners and hands them on; it closes full at
-// the end of the data or on the first error (sent as a batch with err set).
-func fill(ctx context.Context, r dataset.Reader, pre *preprocess.Preprocessor, size, limit int, free chan *ort.Runner, full chan<- batch) {
-	defer close(full)
-	per := pre.Len()
-	read := 0
-	for {
-		var rn *ort.Runner
-		select {
-		case <-ctx.Done():
-			return
-		case rn = <-free:
-		}
-		b := batch{r: rn, labels: make([]int32, 0, size)}
-		in := rn.Input()
-		send := func(b batch) bool {
-			select {
-			case full <- b:
-				return true
-			case <-ctx.Done():
-				return false
-			}
-		}
-		for b.n < size && (limit <= 0 || read < limit) {
-			s, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				send(batch{err: fmt.Errorf("batchscore: %w", err)})
-				return
-			}
-			if err := pre.Process(in[b.n*per:(b.n+1)*per], s.Image); err != nil {
-				send(batch{err: fmt.Errorf("batchscore: %s: %w", s.Name, err)})
-				return
-			}
-			b.labels = append(b.labels, int32(s.Label))
-			b.n++
-			read++
-		}
-		if b.n > 0 && !send(b) {
-			return
-		}
-		if b.n < size {
-			return
-		}
+// runPartial runs the first n images of rn's input: through rn itself when the batch is full,
+// else through a runner of n images (the last batch of a dataset).
+func runPartial(clf *ort.Classifier, rn *ort.Runner, n, per int) ([]float32, error) {
+	if n == rn.Batch() {
+		return rn.Run()
 	}
+	small, err := clf.NewRunner(n)
+	if err != nil {
+		return nil, err
+	}
+	defer small.Close()
+	copy(small.Input(), rn.Input()[:n*per])
+	z, err := small.Run()
+	return append([]float32(nil), z...), err
 }
 
 func argmax(z []float32) int {
