@@ -55,8 +55,28 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int) {
 	}
 	defer raw.Close()
 
-	for i, in := 0, raw.Input(); i < len(in); i++ {
-		in[i] = float32(i%251)/125 - 1
+	// The raw loop runs on the dataset's first batch, preprocessed as eval does it: the same
+	// kind of input, so that both sides do the same arithmetic.
+	{
+		r, err := dataset.OpenIDX(images, labels, dataset.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pre, err := preprocess.New(spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, per := raw.Input(), pre.Len()
+		for j := 0; j < batch; j++ {
+			s, err := r.Next()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pre.Process(in[j*per:(j+1)*per], s.Image); err != nil {
+				b.Fatal(err)
+			}
+		}
+		r.Close()
 	}
 	evalOnce := func(progress func(int)) {
 		r, err := dataset.OpenIDX(images, labels, dataset.Options{})
