@@ -83,21 +83,21 @@ type Config struct {
 	JPEGQuality int    // for frames that arrive as pixels; 85 when 0
 }
 
-// Pipeline runs the frame loop. Run it once; Stats, Model and LastProgress may be called from
-// other goroutines meanwhile.
+// Pipeline runs the frame loop. Run it once at a time; Snapshot and InferenceRunning may be
+// called from other goroutines meanwhile. A new model is applied by restarting the daemon (see
+// guard/daemon), so the model is fixed for the Pipeline's life.
 type Pipeline struct {
 	cfg     Config
 	src     device.Source
 	alerter Alerter
 	log     *zap.Logger
 
-	mu    sync.Mutex // guards model swaps and stats
+	mu    sync.Mutex // guards stats
 	model *Model
 	stats counters
 
-	lastProgress atomic.Int64 // unix nanoseconds of the last finished frame (or start)
-	busySince    atomic.Int64 // unix nanoseconds when the running inference started; 0 when none runs
-	jpegBuf      bytes.Buffer
+	busySince atomic.Int64 // unix nanoseconds when the running inference started; 0 when none runs
+	jpegBuf   bytes.Buffer
 }
 
 type counters struct {
@@ -115,23 +115,8 @@ func New(cfg Config, src device.Source, model *Model, alerter Alerter, log *zap.
 		log = zap.NewNop()
 	}
 	p := &Pipeline{cfg: cfg, src: src, alerter: alerter, log: log, model: model}
-	p.lastProgress.Store(time.Now().UnixNano())
 	return p
 }
-
-// SetModel swaps in a new model between two frames and returns the old one, which the caller
-// closes.
-func (p *Pipeline) SetModel(m *Model) *Model {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	old := p.model
-	p.model = m
-	return old
-}
-
-// LastProgress returns when the loop last finished a frame (or started). A watchdog compares it
-// with the time to find a stuck inference.
-func (p *Pipeline) LastProgress() time.Time { return time.Unix(0, p.lastProgress.Load()) }
 
 // InferenceRunning returns how long the current inference has been running, or 0 when none
 // is. A watchdog compares it with a timeout to find a stuck inference.
@@ -172,15 +157,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				p.log.Warn("skipping frame", zap.String("frame", f.Name), zap.Error(err))
 			}
 		}
-		p.lastProgress.Store(time.Now().UnixNano())
 	}
 }
 
 // frame scores one frame and raises its alert.
 func (p *Pipeline) frame(f *device.Frame) error {
-	p.mu.Lock()
 	m := p.model
-	p.mu.Unlock()
 	if err := m.pre.Process(m.runner.Input(), f.Image); err != nil {
 		return err
 	}
