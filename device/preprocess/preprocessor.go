@@ -41,8 +41,9 @@ type Preprocessor struct {
 	identXs []int     // 0..w-1: the columns of a frame that needs no resampling
 	xs      []int     // 2 per output column: the left and right source columns
 	wx      []float32 // per output column: the weight of the right source column
-	row0    []uint8   // gathered source pixels, 2 per output column, upper row
-	row1    []uint8   // the same for the lower row
+	row0    []uint8   // one gathered source row: 2 pixels per output column, or the input row
+	hrow0   []float32 // an upper source row interpolated to the output width, per channel
+	hrow1   []float32 // the same for the lower row
 }
 
 // New returns a Preprocessor for a valid spec (see Spec.Validate).
@@ -73,7 +74,8 @@ func New(s Spec) (*Preprocessor, error) {
 	p.xs = make([]int, 2*p.w)
 	p.wx = make([]float32, p.w)
 	p.row0 = make([]uint8, 2*p.w*p.c)
-	p.row1 = make([]uint8, 2*p.w*p.c)
+	p.hrow0 = make([]float32, p.w*p.c)
+	p.hrow1 = make([]float32, p.w*p.c)
 	return p, nil
 }
 

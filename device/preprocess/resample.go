@@ -41,36 +41,64 @@ func taps(i, out int, o, size float64, n int) (a, b int, w float32) {
 	return a, b, w
 }
 
-// resample converts an image of another size with bilinear interpolation.
+// resample converts an image of another size with bilinear interpolation, separably: each
+// source row that an output row needs is gathered and interpolated horizontally once (kept
+// while the next output row needs it too), then pairs of such rows are blended vertically.
+// A gray source feeding a 3-channel input is interpolated once and the value normalised for
+// each channel, which gives the same numbers as interpolating its three equal channels.
 func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangle) {
 	sw, sh := b.Dx(), b.Dy()
 	x0, y0, ww, wh := p.window(sw, sh)
 	for x := range p.w {
 		p.xs[2*x], p.xs[2*x+1], p.wx[x] = taps(x, p.w, x0, ww, sw)
 	}
-	plane, c := p.h*p.w, p.c
+	sc := p.c // channels gathered from the source
+	if _, gray := img.(*image.Gray); gray {
+		sc = 1
+	}
+	plane := p.h * p.w
+	top, bottom := p.hrow0[:sc*p.w], p.hrow1[:sc*p.w]
 	lastA, lastB := -1, -1
 	for y := range p.h {
 		ya, yb, wy := taps(y, p.h, y0, wh, sh)
-		if ya != lastA {
-			gather(p.row0, img, b.Min.Y+ya, b.Min.X, p.xs, c)
-		}
-		if yb != lastB {
-			gather(p.row1, img, b.Min.Y+yb, b.Min.X, p.xs, c)
+		switch {
+		case ya == lastA && yb == lastB:
+		case ya == lastB: // moving down by one source row: the lower row becomes the upper
+			top, bottom = bottom, top
+			p.horizontal(bottom, img, b, yb, sc)
+		default:
+			p.horizontal(top, img, b, ya, sc)
+			if yb != ya {
+				p.horizontal(bottom, img, b, yb, sc)
+			} else {
+				copy(bottom, top)
+			}
 		}
 		lastA, lastB = ya, yb
-		row0, row1, wx := p.row0, p.row1, p.wx[:p.w]
-		for ch := range c {
+		for ch := range p.c {
 			out := dst[ch*plane+y*p.w : ch*plane+(y+1)*p.w]
+			src := min(ch, sc-1) * p.w
+			t, bt := top[src:src+p.w], bottom[src:src+p.w]
 			scale, bias := p.scale[ch], p.bias[ch]
-			for x, w := range wx {
-				i := 2*x*c + ch
-				a0, a1 := float32(row0[i]), float32(row0[i+c])
-				b0, b1 := float32(row1[i]), float32(row1[i+c])
-				top := a0 + (a1-a0)*w
-				bottom := b0 + (b1-b0)*w
-				out[x] = normalize(top+(bottom-top)*wy, scale, bias)
+			for x := range out {
+				out[x] = normalize(t[x]+(bt[x]-t[x])*wy, scale, bias)
 			}
+		}
+	}
+}
+
+// horizontal gathers source row ya (relative to b) with sc channels and interpolates it to
+// the output width: dst holds sc planes of p.w values.
+func (p *Preprocessor) horizontal(dst []float32, img image.Image, b image.Rectangle, ya, sc int) {
+	row := p.row0[:2*p.w*sc]
+	gather(row, img, b.Min.Y+ya, b.Min.X, p.xs, sc)
+	wx := p.wx[:p.w]
+	for ch := range sc {
+		out := dst[ch*p.w : (ch+1)*p.w]
+		for x, w := range wx {
+			i := 2*x*sc + ch
+			a0, a1 := float32(row[i]), float32(row[i+sc])
+			out[x] = a0 + (a1-a0)*w
 		}
 	}
 }
