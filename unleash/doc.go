@@ -72,12 +72,15 @@
 // gradients flow through the batch statistics.
 //
 // NewBackend("onnx") runs the same graphs on ONNX Runtime (github.com/gomlx/compute-onnx) with
-// the library the rest of oodguard uses; it never downloads one. That backend has neither
-// input-dilated convolutions nor interior padding, which the usual gradients of strided
-// convolutions and strided average pooling need; with StridedConvAuto the training graphs then
-// compute a strided convolution as a stride-1 convolution followed by a subsample (reshape and
-// slice; about stride² the FLOPs on those layers) and a strided average pool by a reshape, both
-// exact. ONNX Runtime prints "The requested API version [26] is not available" while the
+// the library the rest of oodguard uses; it never downloads one. ONNX Runtime runs GoMLX's
+// kernel gradient of a convolution (a convolution with the batch as channels and the output
+// gradient as an image-sized kernel) three to six times slower than the forward convolution,
+// and has neither the input-dilated convolution nor the interior padding that the usual gradients
+// of strided convolutions and strided average pooling need. With ConvGradientAuto the training
+// graphs there give convolutions explicit gradients (matrix products per kernel tap for the
+// kernel; for the input of a strided convolution, a stride-1 convolution of the zero-upsampled
+// output gradient; see onnxgraph/convgrad.go) and compute a strided average pool by a reshape,
+// all exact. ONNX Runtime prints "The requested API version [26] is not available" while the
 // backend negotiates the API version of ORT 1.24; that is harmless.
 //
 // NewBackend("xla:...") exists only in builds with the "xla" tag, and needs the PJRT plugin

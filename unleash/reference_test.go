@@ -160,19 +160,21 @@ func TestImportMatchesPyTorch(t *testing.T) {
 	}
 }
 
-// config is a backend and strided-convolution mode the reference tests run under.
+// config is a backend and convolution-gradient mode the reference tests run under.
 type config struct {
 	name    string
 	backend string
-	strided unleash.StridedConv
+	conv    unleash.ConvGradient
 }
 
-// configs are the pure-Go backend (native strided convolutions, and subsampled ones) and the
-// ONNX Runtime backend (which needs the subsampled ones).
+// configs are the pure-Go backend (GoMLX's convolution gradients, subsampled strided
+// convolutions, and explicit gradients) and the ONNX Runtime backend (explicit gradients, its
+// default, and subsampled strided convolutions).
 func configs(t *testing.T) []config {
 	cs := []config{
-		{"go", "go", unleash.StridedConvNative},
-		{"go-subsample", "go", unleash.StridedConvSubsample},
+		{"go", "go", unleash.ConvGradientNative},
+		{"go-subsample", "go", unleash.ConvGradientSubsample},
+		{"go-explicit", "go", unleash.ConvGradientExplicit},
 	}
 	if testing.Short() {
 		return cs
@@ -182,7 +184,7 @@ func configs(t *testing.T) []config {
 		return cs
 	}
 	runtimetest.Setup(t)
-	return append(cs, config{"onnx", "onnx", unleash.StridedConvAuto})
+	return append(cs, config{"onnx", "onnx", unleash.ConvGradientAuto}, config{"onnx-subsample", "onnx", unleash.ConvGradientSubsample})
 }
 
 func (c config) apply(t *testing.T, o *unleash.Options) {
@@ -191,7 +193,7 @@ func (c config) apply(t *testing.T, o *unleash.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Backend, o.StridedConv = b, c.strided
+	o.Backend, o.ConvGradient = b, c.conv
 }
 
 func TestUMAPMatchesPyTorch(t *testing.T) {

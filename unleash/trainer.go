@@ -66,22 +66,29 @@ type Options struct {
 
 	// Backend runs the graphs; nil uses NewBackend("") (pure Go).
 	Backend compute.Backend
-	// StridedConv says how training graphs take the gradient of strided convolutions.
-	StridedConv StridedConv
+	// ConvGradient says how training graphs differentiate convolutions.
+	ConvGradient ConvGradient
 }
 
-// StridedConv selects how a strided convolution is differentiated.
-type StridedConv int
+// ConvGradient selects how convolutions are differentiated.
+type ConvGradient int
 
 const (
-	// StridedConvAuto uses StridedConvSubsample on the ONNX Runtime backend, which cannot run
-	// the input-dilated convolution of the usual gradient, and StridedConvNative elsewhere.
-	StridedConvAuto StridedConv = iota
-	// StridedConvNative uses the backend's strided convolution and its gradient.
-	StridedConvNative
-	// StridedConvSubsample computes stride-1 then subsamples (about stride² the FLOPs on those
-	// layers; the gradient needs no input dilation).
-	StridedConvSubsample
+	// ConvGradientAuto uses ConvGradientExplicit on the ONNX Runtime backend, which runs
+	// GoMLX's kernel gradient slowly and cannot run the input-dilated convolution of a strided
+	// convolution's input gradient, and ConvGradientNative elsewhere.
+	ConvGradientAuto ConvGradient = iota
+	// ConvGradientNative uses GoMLX's gradients of the backend's convolutions.
+	ConvGradientNative
+	// ConvGradientSubsample computes a strided convolution as stride 1 then a subsample (about
+	// stride² the FLOPs on those layers; the gradient needs no input dilation) and otherwise
+	// uses GoMLX's gradients.
+	ConvGradientSubsample
+	// ConvGradientExplicit gives 2-D convolutions explicit gradients (onnxgraph
+	// Options.ExplicitConvGradients): matrix products for the kernel, and for the input of a
+	// strided convolution a convolution of the zero-upsampled output gradient. Strided
+	// convolutions it does not handle (dilated ones) are subsampled.
+	ConvGradientExplicit
 )
 
 // DefaultOptions returns the official code's settings for method: keep 0.8, random
@@ -695,10 +702,7 @@ func (t *Trainer) stepGraph(withGrads bool) func([]*graph.Node) []*graph.Node {
 			}
 			wrt = vals
 		}
-		bo := onnxgraph.Options{Mode: onnxgraph.Training, SubsampleStrided: t.subsample()}
-		if t.opts.BatchNormEval {
-			bo.Mode = onnxgraph.Inference
-		}
+		bo := t.buildOptions()
 		logits, updates := t.m.BuildWith(x, values, bo)
 		ce := crossEntropy(logits, y)
 		loss := graph.Add(graph.Abs(graph.Sub(ce, c)), c)
@@ -757,15 +761,27 @@ func (t *Trainer) evalGraph(ins []*graph.Node) *graph.Node {
 	return logits
 }
 
-// subsample reports whether training graphs compute strided convolutions by subsampling.
-func (t *Trainer) subsample() bool {
-	switch t.opts.StridedConv {
-	case StridedConvNative:
-		return false
-	case StridedConvSubsample:
-		return true
+// buildOptions returns how training graphs build the model: the BatchNorm mode and the
+// convolution gradients of Options.ConvGradient.
+func (t *Trainer) buildOptions() onnxgraph.Options {
+	bo := onnxgraph.Options{Mode: onnxgraph.Training}
+	if t.opts.BatchNormEval {
+		bo.Mode = onnxgraph.Inference
 	}
-	return isONNXBackend(t.backend)
+	mode := t.opts.ConvGradient
+	if mode == ConvGradientAuto {
+		mode = ConvGradientNative
+		if isONNXBackend(t.backend) {
+			mode = ConvGradientExplicit
+		}
+	}
+	switch mode {
+	case ConvGradientSubsample:
+		bo.SubsampleStrided = true
+	case ConvGradientExplicit:
+		bo.ExplicitConvGradients, bo.SubsampleStrided = true, true
+	}
+	return bo
 }
 
 // crossEntropy returns the batch mean of -log softmax(logits)[y]; y is int32 [N].

@@ -34,6 +34,12 @@ type Options struct {
 	// interior padding (the ONNX Runtime backend has neither). It costs about stride² times the
 	// FLOPs on strided convolutions.
 	SubsampleStrided bool
+	// ExplicitConvGradients gives 2-D convolutions without dilation explicit gradients (see
+	// convgrad.go): the kernel gradient as matrix products, the input gradient of strided
+	// convolutions as a convolution of the zero-upsampled output gradient. The forward pass
+	// keeps the native strided convolution. It takes precedence over SubsampleStrided for the
+	// convolutions it handles.
+	ExplicitConvGradients bool
 }
 
 // BNUpdate is one BatchNormalization's running statistics after a training batch.
@@ -338,7 +344,9 @@ func (b *builder) conv() *Node {
 	w, pads = oddKernel(w, kernel, dilations, pads)
 	strided := !equalInts(strides, onesInts(k))
 	var y *Node
-	if strided && b.opts.SubsampleStrided {
+	if b.opts.ExplicitConvGradients && explicitConvFits(x.Shape().Dimensions[2:], w.Shape().Dimensions[2:], strides, dilations, pads) {
+		y = convExplicit(x, w, strides, pads)
+	} else if strided && b.opts.SubsampleStrided {
 		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).DilationPerAxis(dilations...).PaddingPerDim(pads).Done()
 		y = subsample(y, strides)
 	} else {

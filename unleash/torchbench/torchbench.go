@@ -8,11 +8,12 @@ import (
 	"testing"
 )
 
-// ImagesPerSecond runs a PyTorch speed script with Debian's Python (2 threads, 2 repeats) that
+// ImagesPerSecond runs a PyTorch speed script with Debian's Python (2 threads, 2 repeats, then
+// args) that
 // prints "repeat N: X img/s" lines and returns their mean, or 0, logged, when PyTorch is not
 // installed.
-func ImagesPerSecond(tb testing.TB, script string) float64 {
-	out, err := exec.Command("/usr/bin/python3", script, "--threads", "2", "--repeats", "2").Output()
+func ImagesPerSecond(tb testing.TB, script string, args ...string) float64 {
+	out, err := exec.Command("/usr/bin/python3", append([]string{script, "--threads", "2", "--repeats", "2"}, args...)...).Output()
 	if err != nil {
 		tb.Logf("no PyTorch baseline (%s): %v", script, err)
 		return 0
