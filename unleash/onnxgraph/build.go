@@ -158,8 +158,10 @@ func (b *builder) node(n *onnx.NodeProto) {
 		b.set(b.in(0))
 	case "Relu":
 		x := b.in(0)
-		// Where, not Max: the gradient at 0 is 0, as in PyTorch.
-		b.set(Where(GreaterThan(x, ZerosLike(x)), x, ZerosLike(x)))
+		// x * [x > 0]: the gradient at 0 is 0, as in PyTorch (Max's would be 1), and both the
+		// forward and the backward pass are products, which ONNX Runtime runs about four times
+		// faster than Where. (Negative values become -0, which compares equal to 0.)
+		b.set(Mul(x, StopGradient(ConvertDType(GreaterThan(x, ScalarZero(x.Graph(), x.DType())), x.DType()))))
 	case "Add", "Sub", "Mul", "Div":
 		x, y := broadcastPair(b, b.in(0), b.in(1))
 		switch n.GetOpType() {
@@ -435,7 +437,8 @@ func (b *builder) batchNorm() *Node {
 	eps := attrFloat(n, "epsilon", 1e-5)
 	bshape := onesInts(x.Rank())
 	bshape[1] = c
-	bc := func(v *Node) *Node { return BroadcastToDims(Reshape(v, bshape...), x.Shape().Dimensions...) }
+	// [C] as [1,C,1,...]: the binary ops broadcast it, so no activation-sized copy is made.
+	bc := func(v *Node) *Node { return Reshape(v, bshape...) }
 	if b.mode == Inference {
 		// (x - mean) / sqrt(var + eps) * scale + bias, as PyTorch computes it. (Rsqrt has no
 		// gradient in GoMLX.)
@@ -453,7 +456,9 @@ func (b *builder) batchNorm() *Node {
 	bMean := ReduceMean(x, axes...)
 	xc := Sub(x, bc(bMean))
 	bVar := ReduceMean(Square(xc), axes...)
-	y := Add(Mul(Div(xc, bc(Sqrt(AddScalar(bVar, eps)))), bc(scale)), bc(bias))
+	// (x - mean) * (scale / sqrt(var + eps)) + bias: the per-channel factor is computed on [C],
+	// so the activation-sized work (and its gradient) is one product and one sum.
+	y := Add(Mul(xc, bc(Div(scale, Sqrt(AddScalar(bVar, eps))))), bc(bias))
 	ins := n.GetInput()
 	if b.m.params[ins[3]] != nil && b.m.params[ins[4]] != nil {
 		mom := attrFloat(n, "momentum", 0.9)
