@@ -129,7 +129,10 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Nod
 		for j := range wo {
 			sel[j*wu+j*sw] = 1
 		}
+		rows := u.Shape().Dimensions[2]
+		u = Reshape(u, n*o*rows, wo) // a 2-D product: ONNX Runtime runs it as one GEMM, not an Einsum
 		u = MatMul(u, ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(sel, wo, wu)), u.DType()))
+		u = Reshape(u, n, o, rows, wu)
 	}
 	wt := Reverse(TransposeAllDims(w, 1, 0, 2, 3), 2, 3) // [C,O,kh,kw], flipped
 	pt, pl := kh-1-pads[0][0], kw-1-pads[1][0]
