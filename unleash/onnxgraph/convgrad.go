@@ -16,9 +16,10 @@ import (
 //
 //   - the kernel gradient is one matrix product per kernel tap: the output gradient as an
 //     [O, N*Ho*Wo] matrix times the input pixels that tap sees as an [N*Ho*Wo, C] matrix;
-//   - the input gradient of a strided convolution is the stride-1 convolution of the output
-//     gradient with zeros inserted between its pixels (made with reshapes, an edge pad and a
-//     product with a 0/1 matrix, all exact) by the flipped, transposed kernel;
+//   - the input gradient of a strided convolution is computed by phases: for each residue of
+//     the input rows and columns modulo the stride, a stride-1 convolution of the output
+//     gradient by the kernel taps that reach those positions (flipped, channel axes swapped),
+//     the phases then interleaved by exact products with 0/1 matrices, edge pads and reshapes;
 //   - the input gradient of a stride-1 convolution is GoMLX's own (a convolution ONNX Runtime
 //     runs well), and the forward pass is the native, strided convolution.
 //
@@ -107,35 +108,93 @@ func kernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int) *Node {
 	return Reshape(Concatenate(taps, 2), o, c, kh, kw)
 }
 
-// stridedInputGradient returns dL/dx [N,C,H,W] of a strided convolution: dy with stride-1
-// zeros between its pixels, convolved (stride 1) by w flipped in space with its channel axes
-// swapped, padded so that the result has the input's size.
+// axisPhase is, along one spatial axis of a strided convolution's input gradient, the
+// positions h = s*m + r of one residue r: they are reached by the kernel taps q, q+s, ... (taps
+// of them), and are the stride-1 correlation of dy by those taps reversed, with dy padded by
+// start and end (negative: cropped).
+type axisPhase struct {
+	r, q, taps int
+	count      int // positions with this residue in the input
+	start, end int
+}
+
+// axisPhases splits an axis of size in (output size out, kernel k, stride s, start pad p) into
+// its s residues.
+func axisPhases(in, out, k, s, p int) []axisPhase {
+	ph := make([]axisPhase, s)
+	for r := range s {
+		q := (r + p) % s
+		taps := 0
+		if q < k {
+			taps = (k - q + s - 1) / s
+		}
+		c := (r + p - q) / s
+		start := taps - 1 - c
+		count := max(0, (in-r+s-1)/s)
+		ph[r] = axisPhase{r: r, q: q, taps: taps, count: count, start: start, end: count - out - start + taps - 1}
+	}
+	return ph
+}
+
+// stridedInputGradient returns dL/dx [N,C,H,W] of a strided convolution, by phases: the input
+// positions of each pair of row and column residues modulo the stride take a stride-1
+// convolution of dy by the kernel taps that reach them (flipped, channel axes swapped), which
+// does the FLOPs of the forward convolution in all; the phases are then interleaved by
+// products with 0/1 matrices along the columns and an edge pad and reshape along the rows, all
+// exact. (Convolving dy with zeros inserted between its pixels gives the same numbers with
+// stride² the work.)
 func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Node {
 	g := dy.Graph()
 	d := dy.Shape().Dimensions
-	n, o, ho, wo := d[0], d[1], d[2], d[3]
+	n, ho, wo := d[0], d[2], d[3]
+	c, h, wd := xDims[1], xDims[2], xDims[3]
 	kh, kw := w.Shape().Dimensions[2], w.Shape().Dimensions[3]
 	sh, sw := strides[0], strides[1]
-	hu, wu := sh*(ho-1)+1, sw*(wo-1)+1
-	u := dy
-	if sh > 1 { // rows: [.., Ho, 1, Wo] padded to [.., Ho, sh, Wo], flattened, cut to hu rows
-		u = Reshape(u, n, o, ho, 1, wo)
-		u = Pad(u, ScalarZero(g, u.DType()), PadAxis{}, PadAxis{}, PadAxis{}, PadAxis{End: sh - 1}, PadAxis{})
-		u = Reshape(u, n, o, ho*sh, wo)
-		u = Slice(u, AxisRange(), AxisRange(), AxisRange(0, hu), AxisRange())
-	}
-	if sw > 1 { // columns: a product with the 0/1 matrix that puts column j at sw*j
-		sel := make([]float32, wo*wu)
-		for j := range wo {
-			sel[j*wu+j*sw] = 1
+	rowPh := axisPhases(h, ho, kh, sh, pads[0][0])
+	colPh := axisPhases(wd, wo, kw, sw, pads[1][0])
+	zero := ScalarZero(g, dy.DType())
+	rowsM := rowPh[0].count // the most positions of any row residue
+	var rows []*Node        // per row residue: [N, C, rowsM, W]
+	for _, rp := range rowPh {
+		var row *Node
+		for _, cp := range colPh {
+			if rp.count == 0 || cp.count == 0 || rp.taps == 0 || cp.taps == 0 {
+				continue
+			}
+			u := Slice(dy, AxisRange(), AxisRange(), AxisRange(max(0, -rp.start), ho-max(0, -rp.end)),
+				AxisRange(max(0, -cp.start), wo-max(0, -cp.end)))
+			sub := Slice(w, AxisRange(), AxisRange(), AxisRange(rp.q, rp.q+sh*(rp.taps-1)+1).Stride(sh),
+				AxisRange(cp.q, cp.q+sw*(cp.taps-1)+1).Stride(sw))
+			wt := Reverse(TransposeAllDims(sub, 1, 0, 2, 3), 2, 3) // [C,O,taps,taps], flipped
+			ph := Convolve(u, wt).ChannelsAxis(timages.ChannelsFirst).
+				PaddingPerDim([][2]int{{max(0, rp.start), max(0, rp.end)}, {max(0, cp.start), max(0, cp.end)}}).Done()
+			// Columns m of this phase go to s*m + r': a product with a 0/1 matrix.
+			if sw > 1 {
+				sel := make([]float32, cp.count*wd)
+				for m := range cp.count {
+					sel[m*wd+sw*m+cp.r] = 1
+				}
+				ph = Reshape(ph, n*c*rp.count, cp.count)
+				ph = MatMul(ph, ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(sel, cp.count, wd)), ph.DType()))
+				ph = Reshape(ph, n, c, rp.count, wd)
+			}
+			if row == nil {
+				row = ph
+			} else {
+				row = Add(row, ph)
+			}
 		}
-		rows := u.Shape().Dimensions[2]
-		u = Reshape(u, n*o*rows, wo) // a 2-D product: ONNX Runtime runs it as one GEMM, not an Einsum
-		u = MatMul(u, ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(sel, wo, wu)), u.DType()))
-		u = Reshape(u, n, o, rows, wu)
+		if row == nil {
+			row = BroadcastToDims(zero, n, c, rowsM, wd)
+		} else if rp.count < rowsM {
+			row = Pad(row, zero, PadAxis{}, PadAxis{}, PadAxis{End: rowsM - rp.count}, PadAxis{})
+		}
+		rows = append(rows, Reshape(row, n, c, rowsM, 1, wd))
 	}
-	wt := Reverse(TransposeAllDims(w, 1, 0, 2, 3), 2, 3) // [C,O,kh,kw], flipped
-	pt, pl := kh-1-pads[0][0], kw-1-pads[1][0]
-	pb, pr := xDims[2]-hu-pt+kh-1, xDims[3]-wu-pl+kw-1
-	return Convolve(u, wt).ChannelsAxis(timages.ChannelsFirst).PaddingPerDim([][2]int{{pt, pb}, {pl, pr}}).Done()
+	if sh == 1 {
+		return Reshape(rows[0], n, c, h, wd)
+	}
+	// Rows m of residue r go to s*m + r: stacked on an axis after the rows, flattened, cut.
+	x := Reshape(Concatenate(rows, 3), n, c, rowsM*sh, wd)
+	return Slice(x, AxisRange(), AxisRange(), AxisRange(0, h), AxisRange())
 }
