@@ -40,6 +40,11 @@ type Options struct {
 	// keeps the native strided convolution. It takes precedence over SubsampleStrided for the
 	// convolutions it handles.
 	ExplicitConvGradients bool
+	// Differentiated names the initializers (given in values) that the caller differentiates
+	// with respect to, when known. With ExplicitConvGradients, a convolution whose input
+	// depends on one of them needs no activation-sized zero to tie its kernel to the loss (see
+	// convExplicit); nil makes every convolution take it.
+	Differentiated map[string]bool
 }
 
 // BNUpdate is one BatchNormalization's running statistics after a training batch.
@@ -60,7 +65,8 @@ func (m *Model) Build(x *Node, values map[string]*Node, mode Mode) (logits *Node
 
 // BuildWith is Build with options.
 func (m *Model) BuildWith(x *Node, values map[string]*Node, opts Options) (logits *Node, updates []BNUpdate) {
-	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x}}
+	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x},
+		dep: map[string]bool{}}
 	if x.Rank() != 4 || x.Shape().Dimensions[1] != m.Channels || x.Shape().Dimensions[2] != m.Height || x.Shape().Dimensions[3] != m.Width {
 		panicf("onnxgraph: input is %s, model takes [N,%d,%d,%d]", x.Shape(), m.Channels, m.Height, m.Width)
 	}
@@ -70,6 +76,9 @@ func (m *Model) BuildWith(x *Node, values map[string]*Node, opts Options) (logit
 	out, ok := b.env[m.Output]
 	if !ok {
 		panicf("onnxgraph: output %q is not computed by any node", m.Output)
+	}
+	for _, z := range b.zeros { // ties explicit-gradient identities to the output (value 0)
+		out = Add(out, z)
 	}
 	if out.Rank() != 2 {
 		panicf("onnxgraph: output %q is %s, want [N,K] logits", m.Output, out.Shape())
@@ -86,6 +95,8 @@ type builder struct {
 	env     map[string]*Node
 	updates []BNUpdate
 	node0   *onnx.NodeProto
+	dep     map[string]bool // tensors that depend on an Options.Differentiated initializer
+	zeros   []*Node         // scalar zeros to add to the output (see convExplicit)
 }
 
 func (b *builder) fail(format string, args ...any) {
@@ -121,6 +132,15 @@ func (b *builder) in(i int) *Node {
 	return v
 }
 
+// depends reports whether tensor name depends on an Options.Differentiated initializer; true
+// when that is not known.
+func (b *builder) depends(name string) bool {
+	if b.opts.Differentiated == nil {
+		return true
+	}
+	return b.dep[name] || b.opts.Differentiated[name]
+}
+
 // has reports whether the current node has input i.
 func (b *builder) has(i int) bool {
 	ins := b.node0.GetInput()
@@ -151,6 +171,17 @@ func (b *builder) set(v *Node) {
 
 func (b *builder) node(n *onnx.NodeProto) {
 	b.node0 = n
+	if b.opts.Differentiated != nil {
+		dep := false
+		for _, in := range n.GetInput() {
+			dep = dep || b.depends(in)
+		}
+		defer func() {
+			for _, o := range n.GetOutput() {
+				b.dep[o] = dep
+			}
+		}()
+	}
 	switch n.GetOpType() {
 	case "Constant":
 		// Already in m.consts.
@@ -347,7 +378,11 @@ func (b *builder) conv() *Node {
 	strided := !equalInts(strides, onesInts(k))
 	var y *Node
 	if b.opts.ExplicitConvGradients && explicitConvFits(x.Shape().Dimensions[2:], w.Shape().Dimensions[2:], strides, dilations, pads) {
-		y = convExplicit(x, w, strides, pads)
+		var zero *Node
+		y, zero = convExplicit(x, w, strides, pads, b.opts.Differentiated != nil && b.depends(n.GetInput()[0]))
+		if zero != nil {
+			b.zeros = append(b.zeros, zero)
+		}
 	} else if strided && b.opts.SubsampleStrided {
 		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).DilationPerAxis(dilations...).PaddingPerDim(pads).Done()
 		y = subsample(y, strides)

@@ -25,8 +25,8 @@ import (
 //
 // GoMLX hands a custom gradient only to identity nodes (IdentityWithCustomGradient), for their
 // own input. So the kernel (and, when strided, the input) pass through such identities that feed
-// the output only through a zero, 0*sum(identity), added to it, while the convolution itself
-// takes them through StopGradient. An identity on the output records the gradient arriving
+// the output only through a zero, 0*sum(identity), added to the convolution's output or to the
+// model's (see convExplicit), while the convolution itself takes them through StopGradient. An identity on the output records the gradient arriving
 // there; GoMLX back-propagates in reverse creation order, so that identity, made last, is
 // reached before the kernel's and the input's, which use what it recorded.
 
@@ -53,8 +53,12 @@ func explicitConvFits(xDims, kernel, strides, dilations []int, pads [][2]int) bo
 }
 
 // convExplicit is the 2-D convolution of x [N,C,H,W] by w [O,C,kh,kw] with strides and pads,
-// whose gradients are computed as described above.
-func convExplicit(x, w *Node, strides []int, pads [][2]int) *Node {
+// whose gradients are computed as described above. The identities of w (and of x, when
+// strided) must reach the loss: through a zero added to the output when inputUseful is false,
+// else through the returned scalar zero, which the caller adds to the model's output (a far
+// smaller tensor). inputUseful says that x depends on what the caller differentiates: then the
+// output identity that records dy is reached by back-propagation without the added zero.
+func convExplicit(x, w *Node, strides []int, pads [][2]int, inputUseful bool) (y, zero *Node) {
 	var dy *Node // the gradient arriving at the output, recorded during back-propagation
 	strided := strides[0] != 1 || strides[1] != 1
 	wg := IdentityWithCustomGradient(w, func(_, v *Node) *Node {
@@ -64,7 +68,7 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int) *Node {
 		return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads)
 	})
 	xIn := x
-	zero := MulScalar(ReduceAllSum(wg), 0)
+	zero = MulScalar(ReduceAllSum(wg), 0)
 	if strided {
 		xg := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
 			if dy == nil {
@@ -75,13 +79,15 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int) *Node {
 		xIn = StopGradient(x)
 		zero = Add(zero, MulScalar(ReduceAllSum(xg), 0))
 	}
-	y := Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
+	y = Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
 		PaddingPerDim(pads).Done()
-	y = Add(y, zero)
+	if !inputUseful {
+		y, zero = Add(y, zero), nil
+	}
 	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
 		dy = v
 		return v
-	})
+	}), zero
 }
 
 // kernelGradient returns dL/dw [O,C,kh,kw] from the input x [N,C,H,W] and dy = dL/dy
@@ -94,14 +100,20 @@ func kernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int) *Node {
 	m := n * ho * wo
 	// Channels last, so that a tap's pixels are rows of a [N*Ho*Wo, C] matrix.
 	xt := TransposeAllDims(x, 0, 2, 3, 1)
-	xt = Pad(xt, ScalarZero(x.Graph(), x.DType()), PadAxis{},
-		PadAxis{Start: pads[0][0], End: pads[0][1]}, PadAxis{Start: pads[1][0], End: pads[1][1]}, PadAxis{})
+	if pads[0] != [2]int{} || pads[1] != [2]int{} {
+		xt = Pad(xt, ScalarZero(x.Graph(), x.DType()), PadAxis{},
+			PadAxis{Start: pads[0][0], End: pads[0][1]}, PadAxis{Start: pads[1][0], End: pads[1][1]}, PadAxis{})
+	}
+	hp, wp := xt.Shape().Dimensions[1], xt.Shape().Dimensions[2]
 	dyt := Reshape(TransposeAllDims(dy, 1, 0, 2, 3), o, m)
 	taps := make([]*Node, 0, kh*kw)
 	for i := range kh {
 		for j := range kw {
-			tap := Slice(xt, AxisRange(), AxisRange(i, i+strides[0]*(ho-1)+1).Stride(strides[0]),
-				AxisRange(j, j+strides[1]*(wo-1)+1).Stride(strides[1]), AxisRange())
+			tap := xt
+			if i != 0 || j != 0 || ho != hp || wo != wp || strides[0] != 1 || strides[1] != 1 {
+				tap = Slice(xt, AxisRange(), AxisRange(i, i+strides[0]*(ho-1)+1).Stride(strides[0]),
+					AxisRange(j, j+strides[1]*(wo-1)+1).Stride(strides[1]), AxisRange())
+			}
 			taps = append(taps, Reshape(MatMul(dyt, Reshape(tap, m, c)), o, c, 1))
 		}
 	}
@@ -161,8 +173,11 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Nod
 			if rp.count == 0 || cp.count == 0 || rp.taps == 0 || cp.taps == 0 {
 				continue
 			}
-			u := Slice(dy, AxisRange(), AxisRange(), AxisRange(max(0, -rp.start), ho-max(0, -rp.end)),
-				AxisRange(max(0, -cp.start), wo-max(0, -cp.end)))
+			u := dy
+			if rp.start < 0 || rp.end < 0 || cp.start < 0 || cp.end < 0 {
+				u = Slice(dy, AxisRange(), AxisRange(), AxisRange(max(0, -rp.start), ho-max(0, -rp.end)),
+					AxisRange(max(0, -cp.start), wo-max(0, -cp.end)))
+			}
 			sub := Slice(w, AxisRange(), AxisRange(), AxisRange(rp.q, rp.q+sh*(rp.taps-1)+1).Stride(sh),
 				AxisRange(cp.q, cp.q+sw*(cp.taps-1)+1).Stride(sw))
 			wt := Reverse(TransposeAllDims(sub, 1, 0, 2, 3), 2, 3) // [C,O,taps,taps], flipped
