@@ -703,17 +703,6 @@ func (t *Trainer) stepGraph(withGrads bool) func([]*graph.Node) []*graph.Node {
 			wrt = vals
 		}
 		bo := t.buildOptions()
-		bo.Differentiated = map[string]bool{}
-		switch t.opts.Method {
-		case UMAP:
-			for _, l := range t.masked {
-				bo.Differentiated[l.p.Name] = true
-			}
-		case UM:
-			for _, s := range t.trained {
-				bo.Differentiated[s.name] = true
-			}
-		}
 		logits, updates := t.m.BuildWith(x, values, bo)
 		ce := crossEntropy(logits, y)
 		loss := graph.Add(graph.Abs(graph.Sub(ce, c)), c)

@@ -40,11 +40,6 @@ type Options struct {
 	// keeps the native strided convolution. It takes precedence over SubsampleStrided for the
 	// convolutions it handles.
 	ExplicitConvGradients bool
-	// Differentiated names the initializers (given in values) that the caller differentiates
-	// with respect to, when known. With ExplicitConvGradients, a convolution whose input
-	// depends on one of them needs no activation-sized zero to tie its kernel to the loss (see
-	// convExplicit); nil makes every convolution take it.
-	Differentiated map[string]bool
 }
 
 // BNUpdate is one BatchNormalization's running statistics after a training batch.
@@ -65,8 +60,7 @@ func (m *Model) Build(x *Node, values map[string]*Node, mode Mode) (logits *Node
 
 // BuildWith is Build with options.
 func (m *Model) BuildWith(x *Node, values map[string]*Node, opts Options) (logits *Node, updates []BNUpdate) {
-	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x},
-		dep: map[string]bool{}}
+	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x}}
 	if x.Rank() != 4 || x.Shape().Dimensions[1] != m.Channels || x.Shape().Dimensions[2] != m.Height || x.Shape().Dimensions[3] != m.Width {
 		panicf("onnxgraph: input is %s, model takes [N,%d,%d,%d]", x.Shape(), m.Channels, m.Height, m.Width)
 	}
@@ -95,8 +89,7 @@ type builder struct {
 	env     map[string]*Node
 	updates []BNUpdate
 	node0   *onnx.NodeProto
-	dep     map[string]bool // tensors that depend on an Options.Differentiated initializer
-	zeros   []*Node         // scalar zeros to add to the output (see convExplicit)
+	zeros   []*Node // scalar zeros to add to the output (see convExplicit)
 }
 
 func (b *builder) fail(format string, args ...any) {
@@ -132,15 +125,6 @@ func (b *builder) in(i int) *Node {
 	return v
 }
 
-// depends reports whether tensor name depends on an Options.Differentiated initializer; true
-// when that is not known.
-func (b *builder) depends(name string) bool {
-	if b.opts.Differentiated == nil {
-		return true
-	}
-	return b.dep[name] || b.opts.Differentiated[name]
-}
-
 // has reports whether the current node has input i.
 func (b *builder) has(i int) bool {
 	ins := b.node0.GetInput()
@@ -171,17 +155,6 @@ func (b *builder) set(v *Node) {
 
 func (b *builder) node(n *onnx.NodeProto) {
 	b.node0 = n
-	if b.opts.Differentiated != nil {
-		dep := false
-		for _, in := range n.GetInput() {
-			dep = dep || b.depends(in)
-		}
-		defer func() {
-			for _, o := range n.GetOutput() {
-				b.dep[o] = dep
-			}
-		}()
-	}
 	switch n.GetOpType() {
 	case "Constant":
 		// Already in m.consts.
@@ -379,10 +352,8 @@ func (b *builder) conv() *Node {
 	var y *Node
 	if b.opts.ExplicitConvGradients && explicitConvFits(x.Shape().Dimensions[2:], w.Shape().Dimensions[2:], strides, dilations, pads) {
 		var zero *Node
-		y, zero = convExplicit(x, w, strides, pads, b.opts.Differentiated != nil && b.depends(n.GetInput()[0]))
-		if zero != nil {
-			b.zeros = append(b.zeros, zero)
-		}
+		y, zero = convExplicit(x, w, strides, pads)
+		b.zeros = append(b.zeros, zero)
 	} else if strided && b.opts.SubsampleStrided {
 		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).DilationPerAxis(dilations...).PaddingPerDim(pads).Done()
 		y = subsample(y, strides)

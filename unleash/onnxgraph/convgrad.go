@@ -25,8 +25,8 @@ import (
 //
 // GoMLX hands a custom gradient only to identity nodes (IdentityWithCustomGradient), for their
 // own input. So the kernel (and, when strided, the input) pass through such identities that feed
-// the output only through a zero, 0*sum(identity), added to the convolution's output or to the
-// model's (see convExplicit), while the convolution itself takes them through StopGradient. An identity on the output records the gradient arriving
+// the output only through a zero, 0*sum(identity), added to the model's output (a small tensor),
+// while the convolution itself takes them through StopGradient. An identity on the output records the gradient arriving
 // there; GoMLX back-propagates in reverse creation order, so that identity, made last, is
 // reached before the kernel's and the input's, which use what it recorded.
 
@@ -53,12 +53,11 @@ func explicitConvFits(xDims, kernel, strides, dilations []int, pads [][2]int) bo
 }
 
 // convExplicit is the 2-D convolution of x [N,C,H,W] by w [O,C,kh,kw] with strides and pads,
-// whose gradients are computed as described above. The identities of w (and of x, when
-// strided) must reach the loss: through a zero added to the output when inputUseful is false,
-// else through the returned scalar zero, which the caller adds to the model's output (a far
-// smaller tensor). inputUseful says that x depends on what the caller differentiates: then the
-// output identity that records dy is reached by back-propagation without the added zero.
-func convExplicit(x, w *Node, strides []int, pads [][2]int, inputUseful bool) (y, zero *Node) {
+// whose gradients are computed as described above. The caller must add the returned scalar
+// zero to the model's output: it ties the identities of w (and of x, when strided) to the loss.
+// The identity that records dy needs no tie: GoMLX marks as worth differentiating every node
+// that consumes a differentiated one, StopGradient or not, and the convolution consumes w.
+func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
 	var dy *Node // the gradient arriving at the output, recorded during back-propagation
 	strided := strides[0] != 1 || strides[1] != 1
 	wg := IdentityWithCustomGradient(w, func(_, v *Node) *Node {
@@ -81,9 +80,6 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int, inputUseful bool) (y
 	}
 	y = Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
 		PaddingPerDim(pads).Done()
-	if !inputUseful {
-		y, zero = Add(y, zero), nil
-	}
 	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
 		dy = v
 		return v
