@@ -78,8 +78,9 @@
 // and has neither the input-dilated convolution nor the interior padding that the usual gradients
 // of strided convolutions and strided average pooling need. With ConvGradientAuto the training
 // graphs there give convolutions explicit gradients (matrix products per kernel tap for the
-// kernel; for the input of a strided convolution, a stride-1 convolution of the zero-upsampled
-// output gradient; see onnxgraph/convgrad.go) and compute a strided average pool by a reshape,
+// kernel; for the input of a strided convolution, one stride-1 convolution per phase of the
+// stride; see onnxgraph/convgrad.go), give max pools that tile their input a gradient of
+// products (onnxgraph/poolgrad.go), and compute a strided average pool by a reshape,
 // all exact. ONNX Runtime prints "The requested API version [26] is not available" while the
 // backend negotiates the API version of ORT 1.24; that is harmless.
 //

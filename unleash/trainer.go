@@ -86,8 +86,9 @@ const (
 	ConvGradientSubsample
 	// ConvGradientExplicit gives 2-D convolutions explicit gradients (onnxgraph
 	// Options.ExplicitConvGradients): matrix products for the kernel, and for the input of a
-	// strided convolution a convolution of the zero-upsampled output gradient. Strided
-	// convolutions it does not handle (dilated ones) are subsampled.
+	// strided convolution one stride-1 convolution per phase of the stride. Strided
+	// convolutions it does not handle (dilated ones) are subsampled. Max pools whose windows
+	// tile the input get an explicit gradient too (Options.ExplicitMaxPoolGradients).
 	ConvGradientExplicit
 )
 
@@ -779,7 +780,7 @@ func (t *Trainer) buildOptions() onnxgraph.Options {
 	case ConvGradientSubsample:
 		bo.SubsampleStrided = true
 	case ConvGradientExplicit:
-		bo.ExplicitConvGradients, bo.SubsampleStrided = true, true
+		bo.ExplicitConvGradients, bo.ExplicitMaxPoolGradients, bo.SubsampleStrided = true, true, true
 	}
 	return bo
 }

@@ -36,10 +36,14 @@ type Options struct {
 	SubsampleStrided bool
 	// ExplicitConvGradients gives 2-D convolutions without dilation explicit gradients (see
 	// convgrad.go): the kernel gradient as matrix products, the input gradient of strided
-	// convolutions as a convolution of the zero-upsampled output gradient. The forward pass
+	// convolutions as one stride-1 convolution per phase of the stride. The forward pass
 	// keeps the native strided convolution. It takes precedence over SubsampleStrided for the
 	// convolutions it handles.
 	ExplicitConvGradients bool
+	// ExplicitMaxPoolGradients gives 2-D max pools whose windows tile the input (kernel =
+	// stride, no padding) an explicit gradient (see maxPoolExplicit), with PyTorch's rule for
+	// ties: the first maximum of a window in row-major order gets it.
+	ExplicitMaxPoolGradients bool
 }
 
 // BNUpdate is one BatchNormalization's running statistics after a training batch.
@@ -530,6 +534,11 @@ func (b *builder) pool(isMax bool) *Node {
 		padded = Pad(x, fill, cfg...)
 	}
 	if isMax {
+		if b.opts.ExplicitMaxPoolGradients && k == 2 && !anyPad && equalInts(kernel, strides) {
+			y, zero := maxPoolExplicit(x, kernel[0], kernel[1])
+			b.zeros = append(b.zeros, zero)
+			return y
+		}
 		return MaxPool(padded).ChannelsAxis(timages.ChannelsFirst).WindowPerAxis(kernel...).StridePerAxis(strides...).NoPadding().Done()
 	}
 	var sum *Node

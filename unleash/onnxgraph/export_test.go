@@ -5,3 +5,6 @@ var ConvExplicit = convExplicit
 
 // OddKernel exposes oddKernel to the external tests.
 var OddKernel = oddKernel
+
+// MaxPoolExplicit exposes maxPoolExplicit to the external tests.
+var MaxPoolExplicit = maxPoolExplicit
