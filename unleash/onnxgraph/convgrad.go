@@ -25,7 +25,7 @@ import (
 //
 // GoMLX hands a custom gradient only to identity nodes (IdentityWithCustomGradient), for their
 // own input. So the kernel (and, when strided, the input) pass through such identities that feed
-// the output only through a zero, 0*sum(identity), added to the model's output (a small tensor),
+// the output only through a zero (0 times its first value; see tie) added to the model's output,
 // while the convolution itself takes them through StopGradient. An identity on the output records the gradient arriving
 // there; GoMLX back-propagates in reverse creation order, so that identity, made last, is
 // reached before the kernel's and the input's, which use what it recorded.
@@ -67,7 +67,7 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
 		return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads)
 	})
 	xIn := x
-	zero = MulScalar(ReduceAllSum(wg), 0)
+	zero = tie(wg)
 	if strided {
 		xg := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
 			if dy == nil {
@@ -76,7 +76,7 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
 			return stridedInputGradient(dy, w, x.Shape().Dimensions, strides, pads)
 		})
 		xIn = StopGradient(x)
-		zero = Add(zero, MulScalar(ReduceAllSum(xg), 0))
+		zero = Add(zero, tie(xg))
 	}
 	y = Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
 		PaddingPerDim(pads).Done()
@@ -84,6 +84,18 @@ func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
 		dy = v
 		return v
 	}), zero
+}
+
+// tie returns a scalar zero computed from n: 0 times its first element. Added to the loss, it
+// puts n on a path to the loss, so that GoMLX back-propagates to n's custom gradient, at the
+// cost of reading one value. (The gradient it sends n, zero, is ignored by the custom gradients,
+// so ONNX Runtime prunes it.)
+func tie(n *Node) *Node {
+	first := make([]SliceAxisSpec, n.Rank())
+	for i := range first {
+		first[i] = AxisRange(0, 1)
+	}
+	return MulScalar(Reshape(Slice(n, first...)), 0)
 }
 
 // kernelGradient returns dL/dw [O,C,kh,kw] from the input x [N,C,H,W] and dy = dL/dy
