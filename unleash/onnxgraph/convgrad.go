@@ -26,9 +26,10 @@ import (
 // GoMLX hands a custom gradient only to identity nodes (IdentityWithCustomGradient), for their
 // own input. So the kernel (and, when strided, the input) pass through such identities that feed
 // the output only through a zero (0 times its first value; see tie) added to the model's output,
-// while the convolution itself takes them through StopGradient. An identity on the output records the gradient arriving
-// there; GoMLX back-propagates in reverse creation order, so that identity, made last, is
-// reached before the kernel's and the input's, which use what it recorded.
+// while the convolution itself takes them through StopGradient. An identity on the output
+// records the gradient arriving there; GoMLX back-propagates in reverse creation order, so that
+// identity, made last, is reached before the kernel's and the input's, which use what it
+// recorded.
 
 // explicitConvFits reports whether convExplicit handles a convolution: 2-D, no dilation, and
 // start pads smaller than the kernel (the transposed convolution's pads are then not negative).
