@@ -61,7 +61,9 @@ The constraint c (-constraint):
   grid      chosen on an OOD validation set (the paper uses Tiny ImageNet): candidates
             f x estimate and f x the dense model's loss for f in -grid-factors; each trains
             -grid-epochs epochs from the input model and is scored with energy FPR95 of
-            -id-val vs -ood-val; the lowest FPR95 wins. Needs -id-val and -ood-val.
+            -id-val vs -ood-val; the lowest FPR95 wins. Needs -id-val and -ood-val. With
+            -grid-epochs equal to -epochs the winner is the output as trained (no second
+            run); with fewer, the chosen value trains again for -epochs.
 
 Writes OUT.onnx, OUT.run.json (mode, constraint and how it was chosen, settings, seeds,
 per-epoch loss/CE/accuracy, wall times, sha256 of input and output) and OUT.preprocess.json

@@ -69,6 +69,7 @@ type runRecord struct {
 			FPR95  float64 `json:"fpr95"`
 			Chosen bool    `json:"chosen"`
 		} `json:"grid"`
+		Kept bool `json:"kept_candidate"`
 	} `json:"constraint"`
 	Keep   *float64 `json:"keep"`
 	Epochs int      `json:"epochs"`
@@ -246,6 +247,20 @@ func TestUnleashUMGrid(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(f.dir, "um.preprocess.json")); err != nil {
 		t.Error(err)
+	}
+	// Candidates of the full length (1 epoch each, -epochs 1): the winner is the result.
+	if !r.Constraint.Kept {
+		t.Error("grid epochs = epochs, but the winning candidate was not kept")
+	}
+	// Shorter candidates: the final run trains again and says so.
+	code, _, errOut = runCLI(t, "unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out,
+		"-constraint", "grid", "-id-val", f.idVal, "-ood-val", f.ood, "-grid-factors", "1", "-grid-epochs", "1",
+		"-epochs", "2", "-batch", "32", "-lr", "0.01")
+	if code != 0 {
+		t.Fatalf("unleash -epochs 2: exit %d\n%s", code, errOut)
+	}
+	if r := readRecord(t, filepath.Join(f.dir, "um.run.json")); r.Constraint.Kept {
+		t.Error("grid epochs 1 < epochs 2, but the record says the candidate was kept")
 	}
 
 	// A given constraint.

@@ -436,9 +436,9 @@ func (res *Results) markdown(dir string) string {
 			p("- %s\n", n)
 		}
 		p("- train: %s, batch %d, SGD lr %g cosine, momentum 0.9, wd 5e-4, crop+flip (oodguard train defaults)\n", plural(s.Epochs, "epoch"), s.Batch, s.LR)
-		p("- UM: %s from the final epoch, lr %g, batch %d%s; constraint by the grid (factors %s of the estimate and of the dense loss, %s each, lowest validation energy FPR95)\n",
-			plural(s.UM.Epochs, "epoch"), s.UM.LR, s.UM.Batch, limitNote(s.UM.Limit), s.UM.GridFactors, plural(s.UM.GridEpochs, "epoch"))
-		p("- UMAP: %s from the final epoch, lr %g, keep %g, score init %s%s; constraint by the same grid\n\n", plural(s.UMAP.Epochs, "epoch"), s.UMAP.LR, s.UMAP.Keep, s.UMAP.ScoreInit, limitNote(s.UMAP.Limit))
+		p("- UM: %s from the final epoch, lr %g, batch %d%s; constraint by the grid (factors %s of the estimate and of the dense loss, %s each, lowest validation energy FPR95)%s\n",
+			plural(s.UM.Epochs, "epoch"), s.UM.LR, s.UM.Batch, limitNote(s.UM.Limit), s.UM.GridFactors, plural(s.UM.GridEpochs, "epoch"), keptNote(s.UM))
+		p("- UMAP: %s from the final epoch, lr %g, keep %g, score init %s%s; constraint by the same grid%s\n\n", plural(s.UMAP.Epochs, "epoch"), s.UMAP.LR, s.UMAP.Keep, s.UMAP.ScoreInit, limitNote(s.UMAP.Limit), keptNote(s.UMAP))
 
 		// Main table: rows step x score; per OOD set FPR95, AUROC, AUPR-In.
 		var oods []string
@@ -678,4 +678,13 @@ func fmtSeconds(s float64) string {
 		return fmt.Sprintf("%.1f s", s)
 	}
 	return fmt.Sprintf("%dm %02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// keptNote says when the grid's winning candidate is the reported model (its candidates train
+// the full length; see oodguard unleash -grid-epochs).
+func keptNote(u Unleash) string {
+	if u.GridEpochs == u.Epochs {
+		return "; the winning candidate is the model reported, not trained again"
+	}
+	return "; the chosen value then trained again for the full length"
 }

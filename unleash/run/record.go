@@ -91,6 +91,9 @@ type ConstraintRecord struct {
 	IDVal      *DataRecord  `json:"id_val,omitempty"`
 	OODVal     *DataRecord  `json:"ood_val,omitempty"`
 	Grid       []GridRecord `json:"grid,omitempty"`
+	// KeptCandidate: the grid's candidates trained the full length (GridEpochs = Epochs) and
+	// the winner is the result; its epochs are EpochResults. Else the final run trained again.
+	KeptCandidate bool `json:"kept_candidate,omitempty"`
 }
 
 // GridRecord is one grid candidate.

@@ -20,8 +20,12 @@
 // cosine schedule over GridEpochs, the same data seed), then scores the ID and OOD validation
 // sets with the energy score (T=1) and measures FPR95 (the method's routine, ID positive).
 // The candidate with the lowest FPR95 wins; ties go to the higher AUROC, then the smaller
-// constraint. Every candidate's numbers go into the run record. The final run then trains from
-// the original model with the chosen value for the full number of epochs.
+// constraint. Every candidate's numbers go into the run record. When GridEpochs equals Epochs,
+// the winning candidate is the result: it was trained exactly as the final run would be (same
+// schedule, same data order), so it is kept rather than trained again, and the model written
+// is the one whose validation FPR95 chose it. With fewer grid epochs, the final run trains from
+// the original model with the chosen value for the full number of epochs; a short candidate
+// may then rank differently from its full-length run.
 package run
 
 import (
@@ -63,7 +67,7 @@ type Config struct {
 	Value        float64   // ConstraintGiven: the value
 	EstimateKeep float64   // keep ratio of the estimate's random mask (0.965)
 	Factors      []float64 // ConstraintGrid: multipliers (DefaultFactors when nil)
-	GridEpochs   int       // ConstraintGrid: epochs per candidate
+	GridEpochs   int       // ConstraintGrid: epochs per candidate; = Epochs keeps the winner
 	IDVal        *Data     // ConstraintGrid: labelled ID validation set
 	OODVal       *Data     // ConstraintGrid: OOD validation set
 
@@ -192,22 +196,28 @@ func Run(ctx context.Context, m *onnxgraph.Model, train *Data, cfg Config) (*Res
 		return nil, fmt.Errorf("%s has %d images, fewer than one batch of %d", train.Name, train.Len(), cfg.Batch)
 	}
 	rec := newRecord(m, train, &cfg)
-	c, err := chooseConstraint(ctx, m, train, &cfg, rec)
+	c, kept, err := chooseConstraint(ctx, m, train, &cfg, rec)
 	if err != nil {
 		return nil, err
 	}
 	rec.Constraint.Value = c
-	t, err := unleash.New(m, cfg.options(c, cfg.Epochs))
-	if err != nil {
-		return nil, err
-	}
-	ep := progress{cfg: &cfg, phase: "train", c: c}
-	for e := range cfg.Epochs {
-		r, err := trainEpoch(ctx, t, train, &cfg, e, cfg.Epochs, ep)
+	t := kept.trainer
+	if t != nil {
+		rec.Constraint.KeptCandidate = true
+		rec.EpochResults = kept.epochs
+	} else {
+		t, err = unleash.New(m, cfg.options(c, cfg.Epochs))
 		if err != nil {
 			return nil, err
 		}
-		rec.EpochResults = append(rec.EpochResults, *r)
+		ep := progress{cfg: &cfg, phase: "train", c: c}
+		for e := range cfg.Epochs {
+			r, err := trainEpoch(ctx, t, train, &cfg, e, cfg.Epochs, ep)
+			if err != nil {
+				return nil, err
+			}
+			rec.EpochResults = append(rec.EpochResults, *r)
+		}
 	}
 	if cfg.Method == unleash.UMAP {
 		for _, name := range t.Masked() {
@@ -342,12 +352,19 @@ func crossEntropy(z []float32, y int) float64 {
 	return math.Log(s) + top - float64(z[y])
 }
 
-// chooseConstraint returns the constraint the config asks for, recording how it was chosen.
-func chooseConstraint(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, rec *Record) (float64, error) {
+// trained is a grid candidate's trainer and epoch records, kept when it may be the result.
+type trained struct {
+	trainer *unleash.Trainer
+	epochs  []EpochRecord
+}
+
+// chooseConstraint returns the constraint the config asks for, recording how it was chosen,
+// and with a grid of full-length candidates (GridEpochs = Epochs) the winner, trained.
+func chooseConstraint(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, rec *Record) (float64, trained, error) {
 	cr := &rec.Constraint
 	cr.Method = string(cfg.Constraint)
 	if cfg.Constraint == ConstraintGiven {
-		return cfg.Value, nil
+		return cfg.Value, trained{}, nil
 	}
 	cr.EstimateKeep, cr.EstimateSeed = cfg.EstimateKeep, cfg.Seed+1
 	if cfg.Progress != nil {
@@ -356,18 +373,18 @@ func chooseConstraint(ctx context.Context, m *onnxgraph.Model, train *Data, cfg 
 	start := time.Now()
 	est, err := meanCE(ctx, m, train, cfg, cfg.EstimateKeep)
 	if err != nil {
-		return 0, fmt.Errorf("estimate the constraint: %w", err)
+		return 0, trained{}, fmt.Errorf("estimate the constraint: %w", err)
 	}
 	cr.Estimate, cr.EstimateSeconds = &est, time.Since(start).Seconds()
 	if cfg.Constraint == ConstraintEstimate {
-		return est, nil
+		return est, trained{}, nil
 	}
 	if cfg.Progress != nil {
 		cfg.Progress(Event{Phase: "dense"})
 	}
 	dense, err := meanCE(ctx, m, train, cfg, 1)
 	if err != nil {
-		return 0, fmt.Errorf("dense training loss: %w", err)
+		return 0, trained{}, fmt.Errorf("dense training loss: %w", err)
 	}
 	cr.DenseLoss = &dense
 	factors := cfg.Factors
@@ -377,22 +394,25 @@ func chooseConstraint(ctx context.Context, m *onnxgraph.Model, train *Data, cfg 
 	cands := gridCandidates(est, dense, factors)
 	cr.GridEpochs, cr.GridScore = cfg.GridEpochs, score.Spec{Kind: score.KindEnergy, Temperature: 1}.String()
 	cr.IDVal, cr.OODVal = &DataRecord{Name: cfg.IDVal.Name, Images: cfg.IDVal.Len()}, &DataRecord{Name: cfg.OODVal.Name, Images: cfg.OODVal.Len()}
+	keep := cfg.GridEpochs == cfg.Epochs
+	var kept trained
+	best := 0
 	for i, cand := range cands {
-		g, err := tryCandidate(ctx, m, train, cfg, cand, i+1, len(cands))
+		g, tr, err := tryCandidate(ctx, m, train, cfg, cand, i+1, len(cands))
 		if err != nil {
-			return 0, fmt.Errorf("grid candidate %s = %.4g: %w", cand.from, cand.value, err)
+			return 0, trained{}, fmt.Errorf("grid candidate %s = %.4g: %w", cand.from, cand.value, err)
 		}
 		cr.Grid = append(cr.Grid, *g)
-	}
-	best := 0
-	for i, g := range cr.Grid {
 		b := cr.Grid[best]
-		if g.FPR95 < b.FPR95 || (g.FPR95 == b.FPR95 && g.AUROC > b.AUROC) {
+		if i == 0 || g.FPR95 < b.FPR95 || (g.FPR95 == b.FPR95 && g.AUROC > b.AUROC) {
 			best = i
+			if keep {
+				kept = tr // the earlier best is dropped: one trained copy at a time
+			}
 		}
 	}
 	cr.Grid[best].Chosen = true
-	return cr.Grid[best].Value, nil
+	return cr.Grid[best].Value, kept, nil
 }
 
 // meanCE is the official estimate with a random mask keeping keep (1: the dense model), on one
@@ -443,40 +463,47 @@ func gridCandidates(est, dense float64, factors []float64) []candidate {
 
 // tryCandidate trains a fresh copy for GridEpochs epochs with constraint cand and measures
 // energy-score FPR95 of the ID vs the OOD validation set.
-func tryCandidate(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, cand candidate, i, n int) (*GridRecord, error) {
+func tryCandidate(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, cand candidate, i, n int) (*GridRecord, trained, error) {
 	start := time.Now()
 	t, err := unleash.New(m, cfg.options(cand.value, cfg.GridEpochs))
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	p := progress{cfg: cfg, phase: "grid", cand: i, candidates: n, c: cand.value}
 	g := &GridRecord{Value: cand.value, From: cand.from}
+	tr := trained{trainer: t}
+	ecfg := &Config{Seed: cfg.Seed, Batch: cfg.Batch, Augment: cfg.Augment}
+	if cfg.GridEpochs == cfg.Epochs {
+		// The candidate may be kept as the result: measure the check set as the final run would.
+		ecfg.Check = cfg.Check
+	}
 	for e := range cfg.GridEpochs {
-		r, err := trainEpoch(ctx, t, train, &Config{Seed: cfg.Seed, Batch: cfg.Batch, Augment: cfg.Augment}, e, cfg.GridEpochs, p)
+		r, err := trainEpoch(ctx, t, train, ecfg, e, cfg.GridEpochs, p)
 		if err != nil {
-			return nil, err
+			return nil, trained{}, err
 		}
 		g.Loss, g.CE = r.Loss, r.CE
+		tr.epochs = append(tr.epochs, *r)
 	}
 	idZ, k, err := logits(t, cfg.IDVal, cfg.Batch)
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	oodZ, _, err := logits(t, cfg.OODVal, cfg.Batch)
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	idS, err := energies(idZ, k)
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	oodS, err := energies(oodZ, k)
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	mt, err := calibrate.Evaluate(idS, oodS, calibrate.DefaultRecall)
 	if err != nil {
-		return nil, err
+		return nil, trained{}, err
 	}
 	right := 0
 	for j, y := range cfg.IDVal.Labels {
@@ -487,7 +514,7 @@ func tryCandidate(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Con
 	g.FPR95, g.AUROC = mt.FPR95, mt.AUROC
 	g.IDAccuracy = float64(right) / float64(cfg.IDVal.Len())
 	g.Seconds = time.Since(start).Seconds()
-	return g, nil
+	return g, tr, nil
 }
 
 func energies(z []float32, k int) ([]float64, error) {
