@@ -56,7 +56,7 @@ bench: ort
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./... 2>&1 | $(GO) run ./internal/benchtable -json .cache/bench/bench.json
 
 ## reproduce: Unleashing Mask's effect on real data (../shared/data), end to end with oodguard train,
-## unleash and eval; REPRODUCE=smoke|default|full (default: about an hour on 2 cores); results in
+## unleash and eval; REPRODUCE=smoke|default|full (default: about 20 minutes on 2 cores); results in
 ## .cache/reproduce/$(REPRODUCE)/results.{md,csv,json} (docs/reproduce.md)
 REPRODUCE ?= default
 reproduce: ort build

@@ -3,7 +3,7 @@
 # (train, unleash, eval), for Fashion-MNIST vs MNIST (cnn28) and CIFAR-10 vs Tiny ImageNet (CIFAR
 # ResNet). See docs/reproduce.md.
 #
-#   REPRODUCE=smoke|default|full   size of the run (default: about an hour on 2 cores)
+#   REPRODUCE=smoke|default|full   size of the run (default: about 20 minutes on 2 cores)
 #   REPRODUCE_SEEDS=1,2,3          seeds (default: the mode's)
 #   REPRODUCE_ONLY=cifar10         one dataset only (fashion-mnist or cifar10)
 #   REPRODUCE_OUT=DIR              output folder (default .cache/reproduce/$REPRODUCE)

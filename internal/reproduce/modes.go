@@ -62,8 +62,8 @@ type Unleash struct {
 }
 
 // modes are the sizes `make reproduce` offers (REPRODUCE=smoke|default|full). The default is
-// sized to finish in about an hour on a 2-core machine; see docs/reproduce.md for the timings
-// behind it.
+// sized to finish within an hour on a 2-core machine (about 21 minutes measured); see
+// docs/reproduce.md for the timings behind it.
 var modes = map[string]Mode{
 	"smoke": {
 		Name: "smoke", What: "a few hundred images, 1-2 epochs: checks that every step runs (numbers mean nothing)",
@@ -86,7 +86,7 @@ var modes = map[string]Mode{
 		},
 	},
 	"default": {
-		Name: "default", What: "about an hour on 2 CPU cores: small models, a CIFAR-10 subset, short schedules, one seed",
+		Name: "default", What: "about 20 minutes on 2 CPU cores: small models, a CIFAR-10 subset, short schedules, one seed",
 		Seeds: []uint64{1},
 		Sets: []Setup{
 			{
