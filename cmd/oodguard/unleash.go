@@ -214,7 +214,11 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	}
 	_, recPath, specPath := urun.Paths(out)
 	rec := res.Record
-	fmt.Fprintf(stdout, "%s: constraint %.4g (%s), %d epochs, %d steps in %.1fs\n", rec.Mode, rec.Constraint.Value, rec.Constraint.Method, rec.Epochs, rec.Steps, rec.TrainSeconds)
+	how := rec.Constraint.Method
+	if rec.Constraint.KeptCandidate {
+		how += "; the winning candidate is the result"
+	}
+	fmt.Fprintf(stdout, "%s: constraint %.4g (%s), %d epochs, %d steps in %.1fs\n", rec.Mode, rec.Constraint.Value, how, rec.Epochs, rec.Steps, rec.TrainSeconds)
 	if n := len(rec.EpochResults); n > 0 && rec.EpochResults[n-1].CheckAccuracy != nil {
 		fmt.Fprintf(stdout, "accuracy on %s: %.2f%%\n", rec.Check.Name, 100**rec.EpochResults[n-1].CheckAccuracy)
 	}
