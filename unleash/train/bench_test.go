@@ -65,21 +65,8 @@ func BenchmarkTrainStep(b *testing.B) {
 			if _, err := tr.Step(x, y, 0.01); err != nil { // compile outside the timing
 				b.Fatal(err)
 			}
-			args := []string{"--arch", c.name}
-			before := torchbench.ImagesPerSecond(b, "testdata/bench_torch.py", args...)
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := tr.Step(x, y, 0.01); err != nil {
-					b.Fatal(err)
-				}
-			}
-			ours := float64(b.N*batch) / b.Elapsed().Seconds()
-			b.ReportMetric(ours, "img/s")
-			if after := torchbench.ImagesPerSecond(b, "testdata/bench_torch.py", args...); before > 0 && after > 0 {
-				torch := (before + after) / 2
-				b.ReportMetric(torch, "torch-img/s")
-				b.ReportMetric(ours/torch, "ratio")
-			}
+			step := func() error { _, err := tr.Step(x, y, 0.01); return err }
+			torchbench.Compare(b, batch, step, "testdata/bench_torch.py", "--arch", c.name)
 		})
 	}
 }
