@@ -130,7 +130,8 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 		s.step[c] = float32(opts.Epsilon / float64(std))
 	}
 	// The ONNX Runtime backend cannot run the input-dilated convolution that the gradient of a
-	// strided convolution needs: compute those by subsampling (exact, see onnxgraph.Options).
+	// strided convolution needs, and runs GoMLX's max-pool gradient slowly: give those explicit
+	// gradients, and subsample what they do not handle (all exact, see onnxgraph.Options).
 	_, sub := b.(*onnxbackend.Backend)
 	var err error
 	s.exec, err = graph.NewExec(b, func(x *graph.Node) []*graph.Node { return s.build(x, sub) })
@@ -144,8 +145,9 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 func (s *Scorer) Options() Options { return s.opts }
 
 // build returns the clean and the perturbed logits of x.
-func (s *Scorer) build(x *graph.Node, subsample bool) []*graph.Node {
-	bo := onnxgraph.Options{Mode: onnxgraph.Inference, SubsampleStrided: subsample}
+func (s *Scorer) build(x *graph.Node, explicit bool) []*graph.Node {
+	bo := onnxgraph.Options{Mode: onnxgraph.Inference, SubsampleStrided: explicit,
+		ExplicitConvGradients: explicit, ExplicitMaxPoolGradients: explicit}
 	z, _ := s.m.BuildWith(x, nil, bo)
 	k := z.Shape().Dimensions[1]
 	t := graph.Scalar(x.Graph(), z.DType(), s.opts.Temperature)
