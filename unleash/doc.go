@@ -80,7 +80,8 @@
 // graphs there give convolutions explicit gradients (matrix products per kernel tap for the
 // kernel; for the input of a strided convolution, one stride-1 convolution per phase of the
 // stride; see onnxgraph/convgrad.go), give max pools that tile their input a gradient of
-// products (onnxgraph/poolgrad.go), and compute a strided average pool by a reshape,
+// products (onnxgraph/poolgrad.go) and BatchNorm its closed-form gradient
+// (onnxgraph/bngrad.go), and compute a strided average pool by a reshape,
 // all exact. ONNX Runtime prints "The requested API version [26] is not available" while the
 // backend negotiates the API version of ORT 1.24; that is harmless.
 //

@@ -88,7 +88,8 @@ const (
 	// Options.ExplicitConvGradients): matrix products for the kernel, and for the input of a
 	// strided convolution one stride-1 convolution per phase of the stride. Strided
 	// convolutions it does not handle (dilated ones) are subsampled. Max pools whose windows
-	// tile the input get an explicit gradient too (Options.ExplicitMaxPoolGradients).
+	// tile the input and training-mode BatchNorm get explicit gradients too
+	// (Options.ExplicitMaxPoolGradients, ExplicitBatchNormGradients).
 	ConvGradientExplicit
 )
 
@@ -780,7 +781,8 @@ func (t *Trainer) buildOptions() onnxgraph.Options {
 	case ConvGradientSubsample:
 		bo.SubsampleStrided = true
 	case ConvGradientExplicit:
-		bo.ExplicitConvGradients, bo.ExplicitMaxPoolGradients, bo.SubsampleStrided = true, true, true
+		bo.ExplicitConvGradients, bo.ExplicitMaxPoolGradients, bo.ExplicitBatchNormGradients = true, true, true
+		bo.SubsampleStrided = true
 	}
 	return bo
 }

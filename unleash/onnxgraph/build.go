@@ -44,6 +44,9 @@ type Options struct {
 	// stride, no padding) an explicit gradient (see maxPoolExplicit), with PyTorch's rule for
 	// ties: the first maximum of a window in row-major order gets it.
 	ExplicitMaxPoolGradients bool
+	// ExplicitBatchNormGradients gives training-mode BatchNormalization the closed-form
+	// gradient (see batchNormExplicit) instead of GoMLX's differentiation of its parts.
+	ExplicitBatchNormGradients bool
 }
 
 // BNUpdate is one BatchNormalization's running statistics after a training batch.
@@ -463,12 +466,19 @@ func (b *builder) batchNorm() *Node {
 	if count < 2 {
 		b.fail("training-mode batch statistics need more than one value per channel (got %s)", x.Shape())
 	}
-	bMean := ReduceMean(x, axes...)
-	xc := Sub(x, bc(bMean))
-	bVar := ReduceMean(Square(xc), axes...)
-	// (x - mean) * (scale / sqrt(var + eps)) + bias: the per-channel factor is computed on [C],
-	// so the activation-sized work (and its gradient) is one product and one sum.
-	y := Add(Mul(xc, bc(Div(scale, Sqrt(AddScalar(bVar, eps))))), bc(bias))
+	var y, bMean, bVar *Node
+	if b.opts.ExplicitBatchNormGradients {
+		var zero *Node
+		y, bMean, bVar, zero = batchNormExplicit(x, scale, bias, axes, eps)
+		b.zeros = append(b.zeros, zero)
+	} else {
+		bMean = ReduceMean(x, axes...)
+		xc := Sub(x, bc(bMean))
+		bVar = ReduceMean(Square(xc), axes...)
+		// (x - mean) * (scale / sqrt(var + eps)) + bias: the per-channel factor is computed on
+		// [C], so the activation-sized work is one product and one sum.
+		y = Add(Mul(xc, bc(Div(scale, Sqrt(AddScalar(bVar, eps))))), bc(bias))
+	}
 	ins := n.GetInput()
 	if b.m.params[ins[3]] != nil && b.m.params[ins[4]] != nil {
 		mom := attrFloat(n, "momentum", 0.9)

@@ -8,3 +8,6 @@ var OddKernel = oddKernel
 
 // MaxPoolExplicit exposes maxPoolExplicit to the external tests.
 var MaxPoolExplicit = maxPoolExplicit
+
+// BatchNormExplicit exposes batchNormExplicit to the external tests.
+var BatchNormExplicit = batchNormExplicit
