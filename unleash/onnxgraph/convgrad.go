@@ -31,8 +31,10 @@ import (
 // identity, made last, is reached before the kernel's and the input's, which use what it
 // recorded.
 
-// explicitConvFits reports whether convExplicit handles a convolution: 2-D, no dilation, and
-// start pads smaller than the kernel (the transposed convolution's pads are then not negative).
+// explicitConvFits reports whether convExplicit handles a convolution: 2-D, no dilation,
+// non-negative pads with start pads smaller than the kernel, and no more end padding than a
+// stride-1 transposed convolution would crop (the cases TestExplicitConvGradients covers).
+// Others keep GoMLX's gradients, subsampled when strided.
 func explicitConvFits(xDims, kernel, strides, dilations []int, pads [][2]int) bool {
 	if len(kernel) != 2 || !equalInts(dilations, onesInts(2)) {
 		return false
