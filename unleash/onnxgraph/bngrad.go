@@ -15,8 +15,8 @@ import (
 // (sums and means over axes, per channel). That is seven activation-sized passes where GoMLX's
 // differentiation of the mean, the variance and the product takes about eleven, with two
 // broadcasts it materialises. It returns y, the batch mean and the biased batch variance (for
-// the running statistics), and the scalar zero that ties the custom-gradient identities to the
-// loss (see convExplicit), which the caller adds to the model's output.
+// the running statistics), and the scalar zero the caller adds to the model's output (see
+// explicitGrad).
 func batchNormExplicit(x, scale, bias *Node, axes []int, eps float64) (y, mean, variance, zero *Node) {
 	bshape := onesInts(x.Rank())
 	bshape[1] = x.Shape().Dimensions[1]
@@ -33,39 +33,20 @@ func batchNormExplicit(x, scale, bias *Node, axes []int, eps float64) (y, mean, 
 	a := Mul(StopGradient(scale), rstd)
 	out := Add(Mul(xc, bc(a)), bc(StopGradient(bias)))
 
-	var dy, sumDy, sumDyXc *Node // recorded and computed during back-propagation
-	sums := func() {
+	var e explicitGrad
+	var sumDy, sumDyXc *Node // computed once, by whichever gradient back-propagation reaches first
+	sums := func(dy *Node) {
 		if sumDy == nil {
 			sumDy = ReduceSum(dy, axes...)
 			sumDyXc = ReduceSum(Mul(dy, xc), axes...)
 		}
 	}
-	xg := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
-		if dy == nil {
-			return v
-		}
-		sums()
+	e.input(x, func(dy *Node) *Node {
+		sums(dy)
 		k := Mul(Mul(a, Square(rstd)), DivScalar(sumDyXc, float64(count)))
 		return Sub(Sub(Mul(dy, bc(a)), Mul(xc, bc(k))), bc(Mul(a, DivScalar(sumDy, float64(count)))))
 	})
-	sg := IdentityWithCustomGradient(scale, func(_, v *Node) *Node {
-		if dy == nil {
-			return v
-		}
-		sums()
-		return Mul(sumDyXc, rstd)
-	})
-	bg := IdentityWithCustomGradient(bias, func(_, v *Node) *Node {
-		if dy == nil {
-			return v
-		}
-		sums()
-		return sumDy
-	})
-	zero = Add(Add(tie(xg), tie(sg)), tie(bg))
-	y = IdentityWithCustomGradient(out, func(_, v *Node) *Node {
-		dy = v
-		return v
-	})
-	return y, mean, variance, zero
+	e.input(scale, func(dy *Node) *Node { sums(dy); return Mul(sumDyXc, rstd) })
+	e.input(bias, func(dy *Node) *Node { sums(dy); return sumDy })
+	return e.output(out), mean, variance, e.zero
 }

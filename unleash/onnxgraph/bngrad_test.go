@@ -7,8 +7,6 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/oodguard/oodguard/runtime/runtimetest"
-	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
@@ -17,11 +15,7 @@ import (
 // backends: values, batch statistics and the gradients with respect to x, scale and bias, for
 // 4-D and 3-D inputs with a non-zero mean.
 func TestBatchNormExplicit(t *testing.T) {
-	runtimetest.Setup(t)
-	ortBackend, err := unleash.NewBackend("onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	backends := bothBackends(t)
 	for _, dims := range [][]int{{4, 3, 5, 6}, {6, 2, 7}} {
 		r := rand.New(rand.NewPCG(11, 12))
 		n := 1
@@ -83,10 +77,7 @@ func TestBatchNormExplicit(t *testing.T) {
 		}
 		want := run(backend(t), false)
 		names := []string{"y", "mean", "variance", "dx", "dscale", "dbias"}
-		for _, b := range []struct {
-			name string
-			be   compute.Backend
-		}{{"go", backend(t)}, {"onnx", ortBackend}} {
+		for _, b := range backends {
 			got := run(b.be, true)
 			for i := range want {
 				if d := relDiff(got[i], want[i]); d > 1e-5 {

@@ -55,38 +55,54 @@ func explicitConvFits(xDims, kernel, strides, dilations []int, pads [][2]int) bo
 	return true
 }
 
-// convExplicit is the 2-D convolution of x [N,C,H,W] by w [O,C,kh,kw] with strides and pads,
-// whose gradients are computed as described above. The caller must add the returned scalar
-// zero to the model's output: it ties the identities of w (and of x, when strided) to the loss.
-// The identity that records dy needs no tie: GoMLX marks as worth differentiating every node
-// that consumes a differentiated one, StopGradient or not, and the convolution consumes w.
-func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
-	var dy *Node // the gradient arriving at the output, recorded during back-propagation
-	strided := strides[0] != 1 || strides[1] != 1
-	wg := IdentityWithCustomGradient(w, func(_, v *Node) *Node {
-		if dy == nil { // no gradient reached the output: v is the zero gradient
+// explicitGrad gives one operation explicit gradients by the mechanism described above: its
+// inputs pass through identities whose custom gradient is computed from the gradient recorded
+// at its output, and zero ties those identities to the loss. Call input for every input first,
+// then output: back-propagation reaches the output identity, made last, first.
+type explicitGrad struct {
+	dy   *Node // the gradient arriving at the output, recorded during back-propagation
+	zero *Node // the scalar zero the caller adds to the model's output
+}
+
+// input gives n the gradient grad(dy). The operation itself must take n through StopGradient.
+func (e *explicitGrad) input(n *Node, grad func(dy *Node) *Node) {
+	id := IdentityWithCustomGradient(n, func(_, v *Node) *Node {
+		if e.dy == nil { // no gradient reached the output: v is the zero gradient
 			return v
 		}
-		return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads)
+		return grad(e.dy)
 	})
+	if e.zero == nil {
+		e.zero = tie(id)
+	} else {
+		e.zero = Add(e.zero, tie(id))
+	}
+}
+
+// output returns y through the identity that records the gradient arriving at it. It needs no
+// tie: GoMLX marks as worth differentiating every node that consumes a differentiated one,
+// StopGradient or not, and the operation consumes its differentiated inputs.
+func (e *explicitGrad) output(y *Node) *Node {
+	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
+		e.dy = v
+		return v
+	})
+}
+
+// convExplicit is the 2-D convolution of x [N,C,H,W] by w [O,C,kh,kw] with strides and pads,
+// whose gradients are computed as described above. The caller must add the returned scalar
+// zero to the model's output.
+func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
+	var e explicitGrad
+	e.input(w, func(dy *Node) *Node { return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads) })
 	xIn := x
-	zero = tie(wg)
-	if strided {
-		xg := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
-			if dy == nil {
-				return v
-			}
-			return stridedInputGradient(dy, w, x.Shape().Dimensions, strides, pads)
-		})
+	if strides[0] != 1 || strides[1] != 1 {
+		e.input(x, func(dy *Node) *Node { return stridedInputGradient(dy, w, x.Shape().Dimensions, strides, pads) })
 		xIn = StopGradient(x)
-		zero = Add(zero, tie(xg))
 	}
 	y = Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
 		PaddingPerDim(pads).Done()
-	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
-		dy = v
-		return v
-	}), zero
+	return e.output(y), e.zero
 }
 
 // tie returns a scalar zero computed from n: 0 times its first element. Added to the loss, it

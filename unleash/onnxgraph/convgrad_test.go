@@ -10,8 +10,6 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	timages "github.com/gomlx/gomlx/core/tensors/images"
-	"github.com/oodguard/oodguard/runtime/runtimetest"
-	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
@@ -21,12 +19,7 @@ import (
 // symmetric and lopsided pads (kernels made odd as the importer does); and runs them on the ONNX Runtime backend too, where GoMLX's own
 // cannot run for strided convolutions. The loss is sum(conv(x, w) * r) with random r.
 func TestExplicitConvGradients(t *testing.T) {
-	runtimetest.Setup(t)
-	goBackend := backend(t)
-	ortBackend, err := unleash.NewBackend("onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	backends := bothBackends(t)
 	for _, c := range []struct {
 		x, w    [4]int
 		strides []int
@@ -92,11 +85,8 @@ func TestExplicitConvGradients(t *testing.T) {
 				}
 				return tensors.MustCopyFlatData[float32](res[1]), tensors.MustCopyFlatData[float32](res[2])
 			}
-			wantX, wantW := grads(goBackend, false)
-			for _, b := range []struct {
-				name string
-				be   compute.Backend
-			}{{"go", goBackend}, {"onnx", ortBackend}} {
+			wantX, wantW := grads(backends[0].be, false)
+			for _, b := range backends {
 				gotX, gotW := grads(b.be, true)
 				if d := relDiff(gotX, wantX); d > 1e-5 {
 					t.Errorf("%s backend: input gradient differs by %.3g (relative to its largest value)", b.name, d)

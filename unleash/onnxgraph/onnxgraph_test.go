@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
@@ -24,6 +25,24 @@ func backend(t testing.TB) compute.Backend {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// namedBackend is a backend and its name, for messages.
+type namedBackend struct {
+	name string
+	be   compute.Backend
+}
+
+// bothBackends returns the pure-Go backend and the ONNX Runtime one (set up for the test), the
+// two that the explicit-gradient tests compare.
+func bothBackends(t *testing.T) []namedBackend {
+	t.Helper()
+	runtimetest.Setup(t)
+	ort, err := unleash.NewBackend("onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []namedBackend{{"go", backend(t)}, {"onnx", ort}}
 }
 
 func modelPath(t testing.TB, name string) string {

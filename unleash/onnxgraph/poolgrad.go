@@ -14,25 +14,15 @@ import (
 // in row-major order, the input pixels at that position in their windows are compared with the
 // pooled values; the first position holding the maximum gets the gradient (PyTorch's rule for
 // ties), and the positions are interleaved back by exact products with 0/1 matrices and a
-// reshape. The forward pass is the native MaxPool. As in convExplicit, the input passes through
-// an identity with the custom gradient, tied to the loss by the returned scalar zero, which the
-// caller adds to the model's output.
+// reshape. The forward pass is the native MaxPool. The caller adds the returned scalar zero to
+// the model's output (see explicitGrad).
 func maxPoolExplicit(x *Node, kh, kw int) (y, zero *Node) {
-	var dy *Node // the gradient arriving at the output, recorded during back-propagation
+	var e explicitGrad
 	var pooled *Node
-	xg := IdentityWithCustomGradient(x, func(_, v *Node) *Node {
-		if dy == nil {
-			return v
-		}
-		return maxPoolGradient(x, pooled, dy, kh, kw)
-	})
+	e.input(x, func(dy *Node) *Node { return maxPoolGradient(x, pooled, dy, kh, kw) })
 	pooled = MaxPool(StopGradient(x)).ChannelsAxis(timages.ChannelsFirst).WindowPerAxis(kh, kw).
 		StridePerAxis(kh, kw).NoPadding().Done()
-	zero = tie(xg)
-	return IdentityWithCustomGradient(pooled, func(_, v *Node) *Node {
-		dy = v
-		return v
-	}), zero
+	return e.output(pooled), e.zero
 }
 
 // maxPoolGradient returns dL/dx of the tiled max pool of x, whose output is pooled, from

@@ -6,11 +6,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/oodguard/oodguard/runtime/runtimetest"
-	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
 
@@ -19,11 +16,7 @@ import (
 // often hold several equal maxima, whose gradient must go to the first in row-major order only
 // (PyTorch's rule), and sizes that leave rows and columns outside the last window.
 func TestMaxPoolExplicit(t *testing.T) {
-	runtimetest.Setup(t)
-	ortBackend, err := unleash.NewBackend("onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	backends := bothBackends(t)
 	for _, c := range []struct {
 		dims   [4]int
 		kh, kw int
@@ -65,10 +58,7 @@ func TestMaxPoolExplicit(t *testing.T) {
 					}
 				}
 			}
-			for _, b := range []struct {
-				name string
-				be   compute.Backend
-			}{{"go", backend(t)}, {"onnx", ortBackend}} {
+			for _, b := range backends {
 				exec, err := graph.NewExec(b.be, func(x, up *graph.Node) []*graph.Node {
 					y, zero := onnxgraph.MaxPoolExplicit(x, c.kh, c.kw)
 					loss := graph.Add(graph.ReduceAllSum(graph.Mul(y, up)), zero)
