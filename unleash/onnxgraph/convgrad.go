@@ -15,7 +15,9 @@ import (
 // does not have. Here:
 //
 //   - the kernel gradient is one matrix product per kernel tap: the output gradient as an
-//     [O, N*Ho*Wo] matrix times the input pixels that tap sees as an [N*Ho*Wo, C] matrix;
+//     [O, N*Ho*Wo] matrix times the input pixels that tap sees as an [N*Ho*Wo, C] matrix, or,
+//     when that moves fewer bytes, one product per kernel row with the output gradient
+//     shifted for each column of the kernel;
 //   - the input gradient of a strided convolution is computed by phases: for each residue of
 //     the input rows and columns modulo the stride, a stride-1 convolution of the output
 //     gradient by the kernel taps that reach those positions (flipped, channel axes swapped),
@@ -118,19 +120,35 @@ func tie(n *Node) *Node {
 }
 
 // kernelGradient returns dL/dw [O,C,kh,kw] from the input x [N,C,H,W] and dy = dL/dy
-// [N,O,Ho,Wo]: for each tap (i,j), dy as [O, N*Ho*Wo] times the padded input at rows
-// i, i+s, ... and columns j, j+s, ..., as [N*Ho*Wo, C].
+// [N,O,Ho,Wo]. The input goes channels last and padded, xt [N,Hp,Wp,C], so that the pixels a
+// kernel tap sees are the rows of an [N*Ho*Wo, C] matrix; it then takes whichever of two
+// layouts moves fewer bytes (see kernelGradientByRows).
 func kernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int) *Node {
-	o, c, kh, kw := wDims[0], wDims[1], wDims[2], wDims[3]
-	d := dy.Shape().Dimensions
-	n, ho, wo := d[0], d[2], d[3]
-	m := n * ho * wo
-	// Channels last, so that a tap's pixels are rows of a [N*Ho*Wo, C] matrix.
 	xt := TransposeAllDims(x, 0, 2, 3, 1)
 	if pads[0] != [2]int{} || pads[1] != [2]int{} {
 		xt = Pad(xt, ScalarZero(x.Graph(), x.DType()), PadAxis{},
 			PadAxis{Start: pads[0][0], End: pads[0][1]}, PadAxis{Start: pads[1][0], End: pads[1][1]}, PadAxis{})
 	}
+	o, c, kh, kw := wDims[0], wDims[1], wDims[2], wDims[3]
+	// Bytes moved per output pixel, in units of one channel of it (see kernelGradientByRows):
+	// per tap, a copied slice of the input (read and written) and a product that reads dy and
+	// packs the slice (once per thread, two here).
+	perTap := kh * kw * (o + 4*c)
+	byRows := 4*kw*o + kh*(kw*o+4*c)
+	if strides[1] == 1 && kw > 1 && byRows < perTap {
+		return kernelGradientByRows(xt, dy, wDims, strides[0])
+	}
+	return kernelGradientPerTap(xt, dy, wDims, strides)
+}
+
+// kernelGradientPerTap computes the kernel gradient with one product per kernel tap (i,j): dy
+// as [O, N*Ho*Wo] times the padded input at rows i, i+s, ... and columns j, j+s, ..., as
+// [N*Ho*Wo, C].
+func kernelGradientPerTap(xt, dy *Node, wDims, strides []int) *Node {
+	o, c, kh, kw := wDims[0], wDims[1], wDims[2], wDims[3]
+	d := dy.Shape().Dimensions
+	n, ho, wo := d[0], d[2], d[3]
+	m := n * ho * wo
 	hp, wp := xt.Shape().Dimensions[1], xt.Shape().Dimensions[2]
 	dyt := Reshape(TransposeAllDims(dy, 1, 0, 2, 3), o, m)
 	taps := make([]*Node, 0, kh*kw)
@@ -145,6 +163,33 @@ func kernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int) *Node {
 		}
 	}
 	return Reshape(Concatenate(taps, 2), o, c, kh, kw)
+}
+
+// kernelGradientByRows computes the kernel gradient of a convolution with column stride 1 with
+// one product per kernel row i, which serves all the taps (i,j) of that row: the padded input
+// at rows i, i+s, ... and all Wn = Wo+kw-1 columns, as an [N*Ho*Wn, C] matrix, times by dy
+// shifted right by j columns and zero-filled to Wn, stacked for every j into a [kw*O, N*Ho*Wn]
+// matrix built once. The input is sliced kh times instead of kh*kw and the product packs it
+// once per row; the price is building the stacked dy (kw pads and a concatenation), so it pays
+// when C is not much smaller than O (the caller's byte count decides).
+func kernelGradientByRows(xt, dy *Node, wDims []int, sh int) *Node {
+	o, c, kh, kw := wDims[0], wDims[1], wDims[2], wDims[3]
+	d := dy.Shape().Dimensions
+	n, ho, wo := d[0], d[2], d[3]
+	wn := wo + kw - 1
+	zero := ScalarZero(dy.Graph(), dy.DType())
+	dyt := TransposeAllDims(dy, 1, 0, 2, 3) // [O, N, Ho, Wo]
+	shifted := make([]*Node, kw)
+	for j := range kw {
+		shifted[j] = Pad(dyt, zero, PadAxis{}, PadAxis{}, PadAxis{}, PadAxis{Start: j, End: kw - 1 - j})
+	}
+	stacked := Reshape(Concatenate(shifted, 0), kw*o, n*ho*wn)
+	rows := make([]*Node, kh)
+	for i := range kh {
+		xi := Slice(xt, AxisRange(), AxisRange(i, i+sh*(ho-1)+1).Stride(sh), AxisRange(0, wn), AxisRange())
+		rows[i] = Reshape(MatMul(stacked, Reshape(xi, n*ho*wn, c)), 1, kw, o, c)
+	}
+	return TransposeAllDims(Concatenate(rows, 0), 2, 3, 0, 1)
 }
 
 // axisPhase is, along one spatial axis of a strided convolution's input gradient, the
@@ -238,5 +283,8 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Nod
 	}
 	// Rows m of residue r go to s*m + r: stacked on an axis after the rows, flattened, cut.
 	x := Reshape(Concatenate(rows, 3), n, c, rowsM*sh, wd)
+	if rowsM*sh == h {
+		return x // a Slice that keeps everything would still copy it
+	}
 	return Slice(x, AxisRange(), AxisRange(), AxisRange(0, h), AxisRange())
 }

@@ -36,6 +36,9 @@ func TestExplicitConvGradients(t *testing.T) {
 		{[4]int{1, 2, 3, 3}, [4]int{2, 2, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}},
 		{[4]int{1, 2, 9, 10}, [4]int{3, 2, 3, 3}, []int{4, 3}, [][2]int{{0, 0}, {0, 0}}},
 		{[4]int{2, 3, 5, 6}, [4]int{2, 3, 1, 1}, []int{3, 3}, [][2]int{{0, 0}, {0, 0}}},
+		// By kernel rows (kernelGradientByRows): row stride 2, and an even kernel with lopsided pads.
+		{[4]int{2, 4, 7, 6}, [4]int{4, 4, 3, 3}, []int{2, 1}, [][2]int{{1, 1}, {1, 1}}},
+		{[4]int{1, 4, 6, 5}, [4]int{2, 4, 2, 2}, []int{1, 1}, [][2]int{{0, 1}, {1, 0}}},
 	} {
 		name := fmt.Sprintf("x%v-w%v-s%v-p%v", c.x, c.w, c.strides, c.pads)
 		t.Run(name, func(t *testing.T) {
