@@ -77,8 +77,8 @@
 // gradient as an image-sized kernel) three to six times slower than the forward convolution,
 // and has neither the input-dilated convolution nor the interior padding that the usual gradients
 // of strided convolutions and strided average pooling need. With ConvGradientAuto the training
-// graphs there give convolutions explicit gradients (matrix products per kernel tap for the
-// kernel; for the input of a strided convolution, one stride-1 convolution per phase of the
+// graphs there give convolutions explicit gradients (matrix products per kernel tap, or per
+// kernel row where that moves fewer bytes, for the kernel; for the input of a strided convolution, one stride-1 convolution per phase of the
 // stride; see onnxgraph/convgrad.go), give max pools that tile their input a gradient of
 // products (onnxgraph/poolgrad.go) and BatchNorm its closed-form gradient
 // (onnxgraph/bngrad.go), and compute a strided average pool by a reshape,
@@ -98,9 +98,9 @@
 // after 3 SGD steps of UMAP and of UM within 4e-6 relative on the go and onnx backends (tests
 // ask 1e-4). Imported logits vs ONNX Runtime: within 3e-7 relative.
 //
-// BenchmarkUMAPStep (cnn28, batch 64, UMAP step), two sessions on the shared machine
-// (load average about 4, then about 8): go backend 52-92 and 28-67 img/s; onnx backend
-// 990-1720 and 440-745 img/s; PyTorch 1.13 with 2 threads (testdata/unleash/bench_torch.py,
-// the same workload with BatchNorm kept) 2000-3500 and 240-430 img/s, run alongside. The onnx
-// backend is within about 2x of PyTorch; the go backend is 20-40x slower.
+// BenchmarkUMAPStep (batch 64, UMAP step), three make bench runs on the quiet machine at
+// 014c8f0: onnx backend 3.3-3.6k img/s on cnn28 and 666-718 img/s on the CIFAR ResNet w16,
+// PyTorch 1.13 with 2 threads (testdata/unleash/bench_torch.py, the same workload with BatchNorm
+// kept) 4.0-4.5k and 1,032-1,181 img/s in the same runs: 0.74-0.89 and 0.61-0.65. Earlier, on the
+// shared machine, the go backend was 20-40x slower than the onnx one.
 package unleash

@@ -32,15 +32,18 @@
 //     rate and seconds; rewritten after each epoch;
 //   - train.png: accuracy, FPR95 and AUROC against the epoch.
 //
-// # Measured (2-core machine shared with other jobs, 2026-11-27)
+// # Measured (2-core machine, 2026-11-27)
 //
-// BenchmarkTrainStep (cnn28 w16, batch 64, one SGD step), interleaved runs: onnx backend
-// 1605-1635 img/s, go backend 122 img/s; PyTorch 1.13 with 2 threads on the same workload
-// (testdata/bench_torch.py) 4509-4665 img/s. Nearly all the time is ONNX Runtime running the
-// graph GoMLX emits for forward, backward and update.
+// BenchmarkTrainStep (batch 64, one SGD step), three make bench runs on the quiet machine at
+// 014c8f0: onnx backend 2.9-3.3k img/s on cnn28 w16 and 648-684 img/s on the CIFAR ResNet w16;
+// PyTorch 1.13 with 2 threads on the same workloads (testdata/bench_torch.py) 4.7-5.4k and
+// 1,198-1,280 img/s in the same runs. Earlier, on the shared machine, the go backend ran cnn28 at
+// 122 img/s. Nearly all the time is ONNX Runtime running the graph GoMLX emits for forward,
+// backward and update.
 //
 // Fashion-MNIST, cnn28 w16, the defaults (batch 128, lr 0.1, wd 5e-4, crop 4, flip): an epoch
-// takes 37-38 s on a quiet machine (43-139 s under load); evaluation on the Fashion-MNIST test set
+// of 55,000 images takes about 17 s on the quiet machine now (37-38 s before the explicit
+// gradients; more under load); evaluation on the Fashion-MNIST test set
 // and MNIST test through ONNX Runtime 0.4-0.8 s. Over 3 epochs it tracks the same recipe in
 // PyTorch (testdata/train_torch.py): loss 0.816, 0.525, 0.445 vs 0.768, 0.511, 0.436; test
 // accuracy 71.7, 79.9, 82.9 vs 77.6, 77.6, 81.5 percent. PyTorch's epoch takes 9 s.
