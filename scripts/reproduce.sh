@@ -19,7 +19,9 @@ if [[ -z "${ONNXRUNTIME_LIB:-}" ]]; then
 	export ONNXRUNTIME_LIB
 fi
 [[ -f "$ONNXRUNTIME_LIB" ]] || scripts/fetch-onnxruntime.sh
-[[ -x bin/oodguard ]] || $GO build -o bin/ ./cmd/oodguard
+# Always (re)build: a bin/oodguard left from an older checkout would run older code under this
+# commit's name in results.md (go build is quick when nothing changed).
+$GO build -o bin/ ./cmd/oodguard
 mkdir -p .cache/reproduce
 $GO build -o .cache/reproduce/reproduce ./internal/reproduce
 exec .cache/reproduce/reproduce "$@"
