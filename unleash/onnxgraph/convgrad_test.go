@@ -39,6 +39,9 @@ func TestExplicitConvGradients(t *testing.T) {
 		// By kernel rows (kernelGradientByRows): row stride 2, and an even kernel with lopsided pads.
 		{[4]int{2, 4, 7, 6}, [4]int{4, 4, 3, 3}, []int{2, 1}, [][2]int{{1, 1}, {1, 1}}},
 		{[4]int{1, 4, 6, 5}, [4]int{2, 4, 2, 2}, []int{1, 1}, [][2]int{{0, 1}, {1, 0}}},
+		// By one im2col product (kernelGradientIm2col): one input channel, strided and lopsided.
+		{[4]int{2, 1, 7, 6}, [4]int{8, 1, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}},
+		{[4]int{2, 1, 9, 8}, [4]int{8, 1, 3, 2}, []int{2, 1}, [][2]int{{2, 0}, {0, 1}}},
 	} {
 		name := fmt.Sprintf("x%v-w%v-s%v-p%v", c.x, c.w, c.strides, c.pads)
 		t.Run(name, func(t *testing.T) {
