@@ -77,8 +77,9 @@
 // gradient as an image-sized kernel) three to six times slower than the forward convolution,
 // and has neither the input-dilated convolution nor the interior padding that the usual gradients
 // of strided convolutions and strided average pooling need. With ConvGradientAuto the training
-// graphs there give convolutions explicit gradients (matrix products per kernel tap, or per
-// kernel row where that moves fewer bytes, for the kernel; for the input of a strided convolution, one stride-1 convolution per phase of the
+// graphs there give convolutions explicit gradients (matrix products per kernel tap, per
+// kernel row or over the input's im2col matrix, whichever moves fewer bytes, for the kernel; for
+// the input of a strided convolution, one stride-1 convolution per phase of the
 // stride; see onnxgraph/convgrad.go), give max pools that tile their input a gradient of
 // products (onnxgraph/poolgrad.go) and BatchNorm its closed-form gradient
 // (onnxgraph/bngrad.go), and compute a strided average pool by a reshape,

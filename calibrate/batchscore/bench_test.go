@@ -100,21 +100,15 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open fun
 	all := preprocessAll(b, open, spec, n)
 	in := raw.Input()
 	copy(in, all)
-	// The baselines run on a locked OS thread, as Run does (see the package comment).
-	rawOnce := func() { // the first batch, over and over
+	// The baselines run on a locked OS thread, as Run does (see the package comment): raw runs
+	// the first batch over and over, fed copies each batch in before its run.
+	baseline := func(fed bool) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
 		for done := 0; done < n; done += batch {
-			if _, err := raw.Run(); err != nil {
-				b.Fatal(err)
+			if fed {
+				copy(in, all[done*len(in)/batch:])
 			}
-		}
-	}
-	fedOnce := func() { // each batch copied in before its run
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		for done := 0; done < n; done += batch {
-			copy(in, all[done*len(in)/batch:])
 			if _, err := raw.Run(); err != nil {
 				b.Fatal(err)
 			}
@@ -124,8 +118,8 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open fun
 	var evalTime, rawTime, fedTime time.Duration
 	sides := []func(){
 		func() { evalTime += timeIt(func() { evalOnce(nil) }) },
-		func() { rawTime += timeIt(rawOnce) },
-		func() { fedTime += timeIt(fedOnce) },
+		func() { rawTime += timeIt(func() { baseline(false) }) },
+		func() { fedTime += timeIt(func() { baseline(true) }) },
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
