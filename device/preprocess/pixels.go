@@ -6,10 +6,11 @@ import (
 )
 
 // gather converts the pixels (x0+xs[i], y) of img, xs relative to the left edge x0, into
-// 8-bit values with c channels (1 or 3), packed into dst (len(xs)*c bytes). See
+// 8-bit values with c channels (1 or 3), packed into dst (len(xs)*c bytes). For an
+// *image.YCbCr, cxs holds chromaCols of xs. See
 // Preprocessor for the colour rules. The four common image types are read directly;
 // others go through At, which allocates.
-func gather(dst []uint8, img image.Image, y, x0 int, xs []int, c int) {
+func gather(dst []uint8, img image.Image, y, x0 int, xs, cxs []int, c int) {
 	switch m := img.(type) {
 	case *image.Gray:
 		row := m.Pix[(y-m.Rect.Min.Y)*m.Stride+x0-m.Rect.Min.X:]
@@ -37,7 +38,7 @@ func gather(dst []uint8, img image.Image, y, x0 int, xs []int, c int) {
 			put(dst, i, c, px[0], px[1], px[2])
 		}
 	case *image.YCbCr:
-		gatherYCbCr(dst, m, y, x0, xs, c)
+		gatherYCbCr(dst, m, y, x0, xs, cxs, c)
 	default:
 		for i, x := range xs {
 			n := color.NRGBAModel.Convert(img.At(x0+x, y)).(color.NRGBA)
@@ -75,55 +76,36 @@ func unpremultiply(r, g, b, a uint8) (uint8, uint8, uint8) {
 	return f(r), f(g), f(b)
 }
 
-// gatherYCbCr is gather for *image.YCbCr. Its chroma offsets are those of
-// image.YCbCr.COffset, with constant divisors for speed.
-func gatherYCbCr(dst []uint8, m *image.YCbCr, y, x0 int, xs []int, c int) {
+// gatherYCbCr is gather for *image.YCbCr, with cxs[i] the offset of pixel x0+xs[i]'s chroma
+// sample within its chroma row (see chromaCols).
+func gatherYCbCr(dst []uint8, m *image.YCbCr, y, x0 int, xs, cxs []int, c int) {
 	yRow := m.Y[(y-m.Rect.Min.Y)*m.YStride+x0-m.Rect.Min.X:]
-	var dx, dy int
-	switch m.SubsampleRatio {
-	case image.YCbCrSubsampleRatio444:
-		dx, dy = 1, 1
-	case image.YCbCrSubsampleRatio422:
-		dx, dy = 2, 1
-	case image.YCbCrSubsampleRatio420:
-		dx, dy = 2, 2
-	case image.YCbCrSubsampleRatio440:
-		dx, dy = 1, 2
-	case image.YCbCrSubsampleRatio411:
-		dx, dy = 4, 1
-	case image.YCbCrSubsampleRatio410:
-		dx, dy = 4, 2
-	default:
+	cRow := m.COffset(m.Rect.Min.X, y) // the row part of COffset (its column part is 0 at Min.X)
+	cb, cr := m.Cb[cRow:], m.Cr[cRow:]
+	cxs = cxs[:len(xs)]
+	if c == 1 {
+		dst = dst[:len(xs)]
 		for i, x := range xs {
-			ci := m.COffset(x0+x, y)
-			r, g, b := ycbcrToRGB(yRow[x], m.Cb[ci], m.Cr[ci])
-			put(dst, i, c, r, g, b)
+			ci := cxs[i]
+			ir, ig, ib := ycbcrIndices(yRow[x], cb[ci], cr[ci])
+			dst[i] = uint8((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
 		}
 		return
 	}
-	cRow := (y/dy - m.Rect.Min.Y/dy) * m.CStride
-	cb, cr := m.Cb[cRow:], m.Cr[cRow:]
-	switch dx {
-	case 1:
-		base := x0 - m.Rect.Min.X
-		for i, x := range xs {
-			r, g, b := ycbcrToRGB(yRow[x], cb[base+x], cr[base+x])
-			put(dst, i, c, r, g, b)
-		}
-	case 2:
-		base := m.Rect.Min.X / 2
-		for i, x := range xs {
-			ci := (x0+x)/2 - base
-			r, g, b := ycbcrToRGB(yRow[x], cb[ci], cr[ci])
-			put(dst, i, c, r, g, b)
-		}
-	case 4:
-		base := m.Rect.Min.X / 4
-		for i, x := range xs {
-			ci := (x0+x)/4 - base
-			r, g, b := ycbcrToRGB(yRow[x], cb[ci], cr[ci])
-			put(dst, i, c, r, g, b)
-		}
+	dst = dst[:3*len(xs)]
+	for i, x := range xs {
+		ci := cxs[i]
+		ir, ig, ib := ycbcrIndices(yRow[x], cb[ci], cr[ci])
+		d := dst[3*i : 3*i+3 : 3*i+3]
+		d[0], d[1], d[2] = clamp8[ir], clamp8[ig], clamp8[ib]
+	}
+}
+
+// chromaCols fills cxs[i] with the column part of m.COffset(x0+xs[i], y), the same for every
+// row: COffset is the sum of a row part and a column part, and the row part is 0 at Rect.Min.Y.
+func chromaCols(cxs []int, m *image.YCbCr, x0 int, xs []int) {
+	for i, x := range xs {
+		cxs[i] = m.COffset(x0+x, m.Rect.Min.Y)
 	}
 }
 
@@ -137,3 +119,25 @@ func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
 	b := (yy + 116130*cb1) >> 16
 	return uint8(min(max(r, 0), 255)), uint8(min(max(g, 0), 255)), uint8(min(max(b, 0), 255))
 }
+
+// ycbcrIndices returns ycbcrToRGB's red, green and blue before clamping, offset by 256 into
+// the tables below (the unclamped values lie in -227..481) and masked to their size, which
+// lets the compiler drop the bounds checks.
+func ycbcrIndices(y, cb, cr uint8) (ir, ig, ib int) {
+	yy := int32(y) * 0x10101
+	cb1, cr1 := int32(cb)-128, int32(cr)-128
+	ir = int((yy+91881*cr1)>>16+256) & 1023
+	ig = int((yy-22554*cb1-46802*cr1)>>16+256) & 1023
+	ib = int((yy+116130*cb1)>>16+256) & 1023
+	return ir, ig, ib
+}
+
+// clamp8[v+256] is v clamped to 0..255; lumaR, lumaG and lumaB hold the same times luma's
+// fixed-point weights.
+var clamp8, lumaR, lumaG, lumaB = func() (c [1024]uint8, r, g, b [1024]uint32) {
+	for i := range c {
+		c[i] = uint8(min(max(i-256, 0), 255))
+		r[i], g[i], b[i] = 19595*uint32(c[i]), 38470*uint32(c[i]), 7471*uint32(c[i])
+	}
+	return c, r, g, b
+}()

@@ -41,6 +41,7 @@ type Preprocessor struct {
 	identXs []int     // 0..w-1: the columns of a frame that needs no resampling
 	xs      []int     // 2 per output column: the left and right source columns
 	wx      []float32 // per output column: the weight of the right source column
+	cxs     []int     // chroma columns of the pixels gathered from an *image.YCbCr (chromaCols)
 	row0    []uint8   // one gathered source row: 2 pixels per output column, or the input row
 	hrow0   []float32 // an upper source row interpolated to the output width, per channel
 	hrow1   []float32 // the same for the lower row
@@ -73,6 +74,7 @@ func New(s Spec) (*Preprocessor, error) {
 	}
 	p.xs = make([]int, 2*p.w)
 	p.wx = make([]float32, p.w)
+	p.cxs = make([]int, 2*p.w)
 	p.row0 = make([]uint8, 2*p.w*p.c)
 	p.hrow0 = make([]float32, p.w*p.c)
 	p.hrow1 = make([]float32, p.w*p.c)
@@ -129,8 +131,11 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		return
 	}
 	row := p.row0[:p.w*p.c]
+	if m, ok := img.(*image.YCbCr); ok {
+		chromaCols(p.cxs, m, b.Min.X, p.identXs)
+	}
 	for y := range p.h {
-		gather(row, img, b.Min.Y+y, b.Min.X, p.identXs, p.c)
+		gather(row, img, b.Min.Y+y, b.Min.X, p.identXs, p.cxs, p.c)
 		off := y * p.w
 		if p.c == 1 {
 			out, lut := dst[off:off+p.w], &p.lut[0]

@@ -244,6 +244,25 @@ func TestYCbCrToRGB(t *testing.T) {
 	}
 }
 
+// TestYCbCrTables checks the table path of gatherYCbCr against ycbcrToRGB and luma for every
+// (y, cb, cr).
+func TestYCbCrTables(t *testing.T) {
+	for y := range 256 {
+		for cb := range 256 {
+			for cr := range 256 {
+				r, g, b := ycbcrToRGB(uint8(y), uint8(cb), uint8(cr))
+				ir, ig, ib := ycbcrIndices(uint8(y), uint8(cb), uint8(cr))
+				if clamp8[ir] != r || clamp8[ig] != g || clamp8[ib] != b {
+					t.Fatalf("(%d, %d, %d): tables give %d %d %d, want %d %d %d", y, cb, cr, clamp8[ir], clamp8[ig], clamp8[ib], r, g, b)
+				}
+				if l := uint8((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16); l != luma(r, g, b) {
+					t.Fatalf("(%d, %d, %d): table luma %d, want %d", y, cb, cr, l, luma(r, g, b))
+				}
+			}
+		}
+	}
+}
+
 func TestUnpremultiply(t *testing.T) {
 	for a := range 256 {
 		for v := 0; v <= a; v++ {
@@ -347,6 +366,31 @@ func BenchmarkProcess(b *testing.B) {
 			img := cases[name]
 			b.Run(name+"/"+[]string{"", "gray", "", "rgb"}[c], func(b *testing.B) {
 				b.ReportAllocs()
+				for b.Loop() {
+					p.Process(dst, img)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSampleFrames preprocesses frames like the daemon's sample frames (28x28 gray PNG,
+// 64x64 4:2:0 JPEG) for the two test models' specs: Fashion-MNIST (28x28 gray) and CIFAR-10
+// (32x32 RGB).
+func BenchmarkSampleFrames(b *testing.B) {
+	frames := map[string]image.Image{"gray28": smooth(28, 28)["Gray"], "ycbcr64": smooth(64, 64)["YCbCr420"]}
+	for _, s := range []struct {
+		name string
+		spec Spec
+	}{{"fashion", FashionMNIST()}, {"cifar", CIFAR10()}} {
+		p, err := New(s.spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dst := make([]float32, p.Len())
+		for _, name := range []string{"gray28", "ycbcr64"} {
+			img := frames[name]
+			b.Run(name+"/"+s.name, func(b *testing.B) {
 				for b.Loop() {
 					p.Process(dst, img)
 				}

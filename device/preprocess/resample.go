@@ -52,6 +52,9 @@ func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangl
 	for x := range p.w {
 		p.xs[2*x], p.xs[2*x+1], p.wx[x] = taps(x, p.w, x0, ww, sw)
 	}
+	if m, ok := img.(*image.YCbCr); ok {
+		chromaCols(p.cxs, m, b.Min.X, p.xs)
+	}
 	sc := p.c // channels gathered from the source
 	if _, gray := img.(*image.Gray); gray {
 		sc = 1
@@ -75,10 +78,19 @@ func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangl
 			}
 		}
 		lastA, lastB = ya, yb
+		if sc == 1 && p.c == 3 { // one interpolation, three normalisations
+			r, g, bl := dst[y*p.w:][:p.w], dst[plane+y*p.w:][:p.w], dst[2*plane+y*p.w:][:p.w]
+			t, bt := top[:len(r)], bottom[:len(r)]
+			for x := range r {
+				v := t[x] + (bt[x]-t[x])*wy
+				r[x], g[x], bl[x] = normalize(v, p.scale[0], p.bias[0]), normalize(v, p.scale[1], p.bias[1]), normalize(v, p.scale[2], p.bias[2])
+			}
+			continue
+		}
 		for ch := range p.c {
-			out := dst[ch*plane+y*p.w : ch*plane+(y+1)*p.w]
-			src := min(ch, sc-1) * p.w
-			t, bt := top[src:src+p.w], bottom[src:src+p.w]
+			out := dst[ch*plane+y*p.w:][:p.w]
+			src := ch * p.w
+			t, bt := top[src:][:len(out)], bottom[src:][:len(out)]
 			scale, bias := p.scale[ch], p.bias[ch]
 			for x := range out {
 				out[x] = normalize(t[x]+(bt[x]-t[x])*wy, scale, bias)
@@ -91,14 +103,23 @@ func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangl
 // the output width: dst holds sc planes of p.w values.
 func (p *Preprocessor) horizontal(dst []float32, img image.Image, b image.Rectangle, ya, sc int) {
 	row := p.row0[:2*p.w*sc]
-	gather(row, img, b.Min.Y+ya, b.Min.X, p.xs, sc)
+	gather(row, img, b.Min.Y+ya, b.Min.X, p.xs, p.cxs, sc)
 	wx := p.wx[:p.w]
-	for ch := range sc {
-		out := dst[ch*p.w : (ch+1)*p.w]
+	if sc == 1 {
+		out := dst[:len(wx)]
 		for x, w := range wx {
-			i := 2*x*sc + ch
-			a0, a1 := float32(row[i]), float32(row[i+sc])
+			pair := row[2*x : 2*x+2 : 2*x+2]
+			a0, a1 := float32(pair[0]), float32(pair[1])
 			out[x] = a0 + (a1-a0)*w
 		}
+		return
+	}
+	r, g, bl := dst[:len(wx)], dst[p.w:][:len(wx)], dst[2*p.w:][:len(wx)]
+	for x, w := range wx {
+		px := row[6*x : 6*x+6 : 6*x+6] // two RGB pixels
+		r0, g0, b0 := float32(px[0]), float32(px[1]), float32(px[2])
+		r[x] = r0 + (float32(px[3])-r0)*w
+		g[x] = g0 + (float32(px[4])-g0)*w
+		bl[x] = b0 + (float32(px[5])-b0)*w
 	}
 }
