@@ -121,14 +121,15 @@ func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
 }
 
 // ycbcrIndices returns ycbcrToRGB's red, green and blue before clamping, offset by 256 into
-// the tables below (the unclamped values lie in -227..481) and masked to their size, which
-// lets the compiler drop the bounds checks.
-func ycbcrIndices(y, cb, cr uint8) (ir, ig, ib int) {
-	yy := int32(y) * 0x10101
+// the tables below: the unclamped values lie in -227..481, so the biased sums are positive and
+// shift as unsigned, and the mask to the tables' size lets the compiler drop bounds checks.
+func ycbcrIndices(y, cb, cr uint8) (ir, ig, ib uint32) {
+	const bias = 256 << 16
+	yy := int32(y)*0x10101 + bias
 	cb1, cr1 := int32(cb)-128, int32(cr)-128
-	ir = int((yy+91881*cr1)>>16+256) & 1023
-	ig = int((yy-22554*cb1-46802*cr1)>>16+256) & 1023
-	ib = int((yy+116130*cb1)>>16+256) & 1023
+	ir = uint32(yy+91881*cr1) >> 16 & 1023
+	ig = uint32(yy-22554*cb1-46802*cr1) >> 16 & 1023
+	ib = uint32(yy+116130*cb1) >> 16 & 1023
 	return ir, ig, ib
 }
 
