@@ -122,10 +122,7 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		for y := range p.h {
 			src := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+y):][:p.w]
 			for ch := range p.c {
-				out, lut := dst[ch*plane+y*p.w:][:p.w], &p.lut[ch]
-				for x, v := range src {
-					out[x] = lut[v]
-				}
+				lookup(dst[ch*plane+y*p.w:][:len(src)], src, &p.lut[ch])
 			}
 		}
 		return
@@ -138,10 +135,7 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		gather(row, img, b.Min.Y+y, b.Min.X, p.identXs, p.cxs, p.c)
 		off := y * p.w
 		if p.c == 1 {
-			out, lut := dst[off:off+p.w], &p.lut[0]
-			for x, v := range row {
-				out[x] = lut[v]
-			}
+			lookup(dst[off:off+p.w], row, &p.lut[0])
 			continue
 		}
 		r, g, bl := dst[off:off+p.w], dst[plane+off:plane+off+p.w], dst[2*plane+off:2*plane+off+p.w]
@@ -149,5 +143,19 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 			px := row[3*x : 3*x+3 : 3*x+3]
 			r[x], g[x], bl[x] = p.lut[0][px[0]], p.lut[1][px[1]], p.lut[2][px[2]]
 		}
+	}
+}
+
+// lookup sets out[i] = lut[src[i]], eight values per step.
+func lookup(out []float32, src []uint8, lut *[256]float32) {
+	out = out[:len(src)]
+	i := 0
+	for ; i+8 <= len(src); i += 8 {
+		s, o := src[i:i+8:i+8], out[i:i+8:i+8]
+		o[0], o[1], o[2], o[3] = lut[s[0]], lut[s[1]], lut[s[2]], lut[s[3]]
+		o[4], o[5], o[6], o[7] = lut[s[4]], lut[s[5]], lut[s[6]], lut[s[7]]
+	}
+	for ; i < len(src); i++ {
+		out[i] = lut[src[i]]
 	}
 }
