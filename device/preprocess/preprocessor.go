@@ -127,6 +127,9 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		}
 		return
 	}
+	if p.c == 3 && p.copyRGBA(dst, img, b) {
+		return
+	}
 	row := p.row0[:p.w*p.c]
 	if m, ok := img.(*image.YCbCr); ok {
 		chromaCols(p.cxs, m, b.Min.X, p.identXs)
@@ -144,6 +147,38 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 			r[x], g[x], bl[x] = p.lut[0][px[0]], p.lut[1][px[1]], p.lut[2][px[2]]
 		}
 	}
+}
+
+// copyRGBA is copy for an *image.NRGBA or *image.RGBA feeding a 3-channel input: straight from
+// the pixels to the three planes, a translucent RGBA pixel unpremultiplied first. It reports
+// false, doing nothing, for other image types.
+func (p *Preprocessor) copyRGBA(dst []float32, img image.Image, b image.Rectangle) bool {
+	var pix []uint8
+	var stride int
+	premultiplied := false
+	switch m := img.(type) {
+	case *image.NRGBA:
+		pix, stride = m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride
+	case *image.RGBA:
+		pix, stride, premultiplied = m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, true
+	default:
+		return false
+	}
+	plane := p.h * p.w
+	lr, lg, lb := &p.lut[0], &p.lut[1], &p.lut[2]
+	for y := range p.h {
+		src := pix[y*stride:][:4*p.w]
+		r, g, bl := dst[y*p.w:][:p.w], dst[plane+y*p.w:][:p.w], dst[2*plane+y*p.w:][:p.w]
+		for x := range r {
+			px := src[4*x : 4*x+4 : 4*x+4]
+			cr, cg, cb := px[0], px[1], px[2]
+			if premultiplied && px[3] != 0xff {
+				cr, cg, cb = unpremultiply(cr, cg, cb, px[3])
+			}
+			r[x], g[x], bl[x] = lr[cr], lg[cg], lb[cb]
+		}
+	}
+	return true
 }
 
 // lookup sets out[i] = lut[src[i]], eight values per step.
