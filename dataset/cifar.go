@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -33,17 +34,21 @@ type cifarReader struct {
 	classes   []string
 	unlabeled bool
 	buf       [cifarRecord]byte
+	reuse     *image.RGBA // the image of every sample with Options.ReuseImages
 }
 
 // OpenCIFAR opens CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin) and reads
 // them one after the other. Each file may be gzip-compressed. The images are *image.RGBA.
 // Class names come from opts.Classes, else from batches.meta.txt next to the first file,
-// else they are the CIFAR-10 names. Only opts.Unlabeled and opts.Classes apply.
+// else they are the CIFAR-10 names. Only opts.Unlabeled, opts.Classes and opts.ReuseImages apply.
 func OpenCIFAR(files []string, opts Options) (Reader, error) {
 	if len(files) == 0 {
 		return nil, errors.New("dataset: no CIFAR batch files given")
 	}
 	r := &cifarReader{files: files, unlabeled: opts.Unlabeled, classes: opts.Classes}
+	if opts.ReuseImages {
+		r.reuse = image.NewRGBA(image.Rect(0, 0, cifarSide, cifarSide))
+	}
 	for _, name := range files {
 		st, err := os.Stat(name)
 		if err != nil {
@@ -98,7 +103,7 @@ func (r *cifarReader) Next() (Sample, error) {
 		r.cur, r.file = nil, r.file+1
 	}
 	name := r.files[r.file]
-	s := Sample{Image: cifarImage(r.buf[1:]), Label: -1, Name: fmt.Sprintf("%s[%d]", name, r.record)}
+	s := Sample{Image: cifarImage(r.reuse, r.buf[1:]), Label: -1, src: name, rec: r.record + 1}
 	if !r.unlabeled {
 		s.Label = int(r.buf[0])
 		if s.Label >= len(r.classes) {
@@ -110,13 +115,16 @@ func (r *cifarReader) Next() (Sample, error) {
 	return s, nil
 }
 
-// cifarImage converts three 32x32 colour planes into an opaque RGBA image.
-func cifarImage(planes []byte) *image.RGBA {
-	img := image.NewRGBA(image.Rect(0, 0, cifarSide, cifarSide))
+// cifarImage converts three 32x32 colour planes into an opaque RGBA image: img, or a new one
+// when img is nil.
+func cifarImage(img *image.RGBA, planes []byte) *image.RGBA {
+	if img == nil {
+		img = image.NewRGBA(image.Rect(0, 0, cifarSide, cifarSide))
+	}
 	red, green, blue := planes[:cifarPlane], planes[cifarPlane:2*cifarPlane], planes[2*cifarPlane:]
-	for i := range cifarPlane {
-		p := img.Pix[4*i : 4*i+4 : 4*i+4]
-		p[0], p[1], p[2], p[3] = red[i], green[i], blue[i], 0xff
+	pix := img.Pix[:4*cifarPlane]
+	for i := range cifarPlane { // one 32-bit store per pixel: R, G, B and opaque alpha
+		binary.LittleEndian.PutUint32(pix[4*i:], uint32(red[i])|uint32(green[i])<<8|uint32(blue[i])<<16|0xff<<24)
 	}
 	return img
 }

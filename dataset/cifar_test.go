@@ -62,8 +62,8 @@ func TestCIFAR(t *testing.T) {
 			t.Errorf("sample %d pixel (1,0) = %v, want {1 2 3 255}", i, c)
 		}
 	}
-	if want := filepath.Join(dir, "data_batch_2.bin") + "[0]"; got[2].Name != want {
-		t.Errorf("sample name %q, want %q", got[2].Name, want)
+	if want := filepath.Join(dir, "data_batch_2.bin") + "[0]"; got[2].Name() != want {
+		t.Errorf("sample name %q, want %q", got[2].Name(), want)
 	}
 }
 

@@ -9,19 +9,29 @@ package dataset
 import (
 	"errors"
 	"image"
+	"strconv"
 )
 
 // Sample is one image read from a dataset.
 type Sample struct {
 	// Image is the decoded image. It is freshly allocated for every sample and belongs to
-	// the caller. IDX images are *image.Gray and CIFAR images *image.RGBA; decoded JPEG and
+	// the caller, unless the reader was opened with Options.ReuseImages. IDX images are *image.Gray and CIFAR images *image.RGBA; decoded JPEG and
 	// PNG files have whatever type the decoder returns (*image.YCbCr, *image.Gray, ...).
 	Image image.Image
 	// Label is the class index into Reader.Classes, or -1 when the data is unlabelled.
 	Label int
-	// Name says where the sample came from, for error messages: a file path, an entry of
-	// a tar archive ("train.tar:train/cat/0001.jpg") or a record index ("file[12]").
-	Name string
+	src   string // the file or tar entry the sample came from
+	rec   int    // for a record of an IDX or CIFAR file, its index + 1; else 0
+}
+
+// Name says where the sample came from, for messages: a file path, an entry of a tar archive
+// ("train.tar:train/cat/0001.jpg") or a record of a file ("file[12]"). Readers of records keep
+// the file and the index and format them only here, when asked.
+func (s Sample) Name() string {
+	if s.rec == 0 {
+		return s.src
+	}
+	return s.src + "[" + strconv.Itoa(s.rec-1) + "]"
 }
 
 // Reader streams the samples of a dataset in a deterministic order.

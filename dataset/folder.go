@@ -92,7 +92,7 @@ func (r *folderReader) Next() (Sample, error) {
 		return Sample{}, r.fail(err)
 	}
 	r.next++
-	return Sample{Image: img, Label: label, Name: name}, nil
+	return Sample{Image: img, Label: label, src: name}, nil
 }
 
 // Close does nothing: files are closed as soon as they are decoded.

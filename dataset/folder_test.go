@@ -42,9 +42,9 @@ func TestFolderClasses(t *testing.T) {
 	}
 	for i, w := range want {
 		s := got[i]
-		if s.Name != filepath.Join(dir, w.name) || s.Label != w.label || s.Image.Bounds().Size() != w.size {
+		if s.Name() != filepath.Join(dir, w.name) || s.Label != w.label || s.Image.Bounds().Size() != w.size {
 			t.Errorf("sample %d = %s label %d size %v; want %s label %d size %v",
-				i, s.Name, s.Label, s.Image.Bounds().Size(), w.name, w.label, w.size)
+				i, s.Name(), s.Label, s.Image.Bounds().Size(), w.name, w.label, w.size)
 		}
 	}
 	if g, ok := got[2].Image.(*image.Gray); !ok || g.Pix[3] != 53 {
@@ -65,8 +65,8 @@ func TestFolderFlatAndPrefix(t *testing.T) {
 		t.Fatalf("Classes %v Len %d, want nil and 2", r.Classes(), r.Len())
 	}
 	got := readAll(t, r)
-	if got[0].Label != -1 || !strings.HasSuffix(got[0].Name, "val_0.png") || !strings.HasSuffix(got[1].Name, "val_1.JPEG") {
-		t.Errorf("got %s (label %d), %s; want val_0.png unlabelled, then val_1.JPEG", got[0].Name, got[0].Label, got[1].Name)
+	if got[0].Label != -1 || !strings.HasSuffix(got[0].Name(), "val_0.png") || !strings.HasSuffix(got[1].Name(), "val_1.JPEG") {
+		t.Errorf("got %s (label %d), %s; want val_0.png unlabelled, then val_1.JPEG", got[0].Name(), got[0].Label, got[1].Name())
 	}
 }
 

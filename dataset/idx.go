@@ -16,12 +16,13 @@ type idxReader struct {
 	i                int // index of the next sample
 	classes          []string
 	label            [1]byte
+	reuse            *image.Gray // the image of every sample with Options.ReuseImages
 }
 
 // OpenIDX opens an IDX ubyte images file (idx3: count, rows, columns) and, unless labels is
 // "" or opts.Unlabeled is set, its labels file (idx1: count). Either file may be
 // gzip-compressed; compression is detected from its first bytes. The images are
-// *image.Gray. Only opts.Unlabeled and opts.Classes apply.
+// *image.Gray. Only opts.Unlabeled, opts.Classes and opts.ReuseImages apply.
 func OpenIDX(images, labels string, opts Options) (Reader, error) {
 	r := &idxReader{imgName: images, labName: labels}
 	if opts.Unlabeled {
@@ -32,6 +33,9 @@ func OpenIDX(images, labels string, opts Options) (Reader, error) {
 	if err := r.open(); err != nil {
 		r.Close()
 		return nil, err
+	}
+	if opts.ReuseImages {
+		r.reuse = image.NewGray(image.Rect(0, 0, r.cols, r.rows))
 	}
 	return r, nil
 }
@@ -80,11 +84,14 @@ func (r *idxReader) Next() (Sample, error) {
 	if r.i >= r.n {
 		return Sample{}, r.fail(io.EOF)
 	}
-	img := image.NewGray(image.Rect(0, 0, r.cols, r.rows))
+	img := r.reuse
+	if img == nil {
+		img = image.NewGray(image.Rect(0, 0, r.cols, r.rows))
+	}
 	if err := readRecord(r.images, img.Pix); err != nil {
 		return Sample{}, r.fail(r.recordErr(r.imgName, "image", err))
 	}
-	s := Sample{Image: img, Label: -1, Name: fmt.Sprintf("%s[%d]", r.imgName, r.i)}
+	s := Sample{Image: img, Label: -1, src: r.imgName, rec: r.i + 1}
 	if r.labels != nil {
 		if err := readRecord(r.labels, r.label[:]); err != nil {
 			return Sample{}, r.fail(r.recordErr(r.labName, "label", err))

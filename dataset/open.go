@@ -57,6 +57,12 @@ type Options struct {
 	// batches.meta.txt next to the first batch (or are the CIFAR-10 names), and IDX
 	// classes are nil.
 	Classes []string
+	// ReuseImages lets the IDX and CIFAR readers decode every sample into one image of
+	// their own, overwritten by the next call to Next, instead of allocating one per
+	// sample. For callers that are done with a sample before they ask for the next, as
+	// scoring is: a fresh image per sample costs more than its decoding (the new memory is
+	// not in cache). Folder and tar readers allocate regardless.
+	ReuseImages bool
 }
 
 // Open opens the dataset at path. With FormatAuto the format follows from the path:

@@ -1,7 +1,9 @@
 package dataset
 
 import (
+	"bytes"
 	"errors"
+	"image"
 	"io"
 	"strings"
 	"testing"
@@ -50,4 +52,71 @@ func TestLimit(t *testing.T) {
 	if l := Limit(r, 10); l.Len() != 3 || len(readAll(t, l)) != 3 {
 		t.Error("Limit above Len did not yield every sample")
 	}
+}
+
+// TestReuseImages reads IDX and CIFAR data with and without Options.ReuseImages: the pixels
+// of every sample agree, and only the reusing readers hand out the same image each time.
+func TestReuseImages(t *testing.T) {
+	images, labels := idxFixture(t, false)
+	cifar := cifarFixture(t)
+	for _, c := range []struct {
+		name string
+		open func(Options) (Reader, error)
+	}{
+		{"idx", func(o Options) (Reader, error) { return OpenIDX(images, labels, o) }},
+		{"cifar", func(o Options) (Reader, error) { return OpenCIFAR([]string{cifar}, o) }},
+	} {
+		fresh, err := c.open(Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reusing, err := c.open(Options{ReuseImages: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first, prev image.Image
+		n := 0
+		for ; ; n++ {
+			a, errA := fresh.Next()
+			b, errB := reusing.Next()
+			if errA != nil || errB != nil {
+				if !errors.Is(errA, io.EOF) || !errors.Is(errB, io.EOF) {
+					t.Fatalf("%s: sample %d: %v, %v", c.name, n, errA, errB)
+				}
+				break
+			}
+			if !bytes.Equal(pixels(a.Image), pixels(b.Image)) || a.Label != b.Label || a.Name() != b.Name() {
+				t.Errorf("%s: sample %d differs with ReuseImages", c.name, n)
+			}
+			if n == 0 {
+				first = b.Image
+			} else if b.Image != first || a.Image == prev {
+				t.Errorf("%s: sample %d: reusing reader gave a new image, or fresh reader an old one", c.name, n)
+			}
+			prev = a.Image
+		}
+		if n < 2 {
+			t.Fatalf("%s: only %d samples", c.name, n)
+		}
+		fresh.Close()
+		reusing.Close()
+	}
+}
+
+// pixels returns the pixel bytes of an *image.Gray or *image.RGBA.
+func pixels(img image.Image) []byte {
+	switch m := img.(type) {
+	case *image.Gray:
+		return m.Pix
+	case *image.RGBA:
+		return m.Pix
+	}
+	return nil
+}
+
+// cifarFixture writes a CIFAR-10 batch of three records of different colours.
+func cifarFixture(t *testing.T) string {
+	t.Helper()
+	data := append(cifarRecordBytes(3, 10, 20, 30), cifarRecordBytes(9, 40, 50, 60)...)
+	return writeFile(t, t.TempDir(), "data_batch_1.bin", append(data, cifarRecordBytes(0, 70, 80, 90)...))
 }

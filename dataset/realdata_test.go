@@ -53,7 +53,7 @@ func TestRealData(t *testing.T) {
 					break
 				}
 				if s.Image.Bounds().Size() != tc.size {
-					t.Fatalf("%s is %v, want %v", s.Name, s.Image.Bounds().Size(), tc.size)
+					t.Fatalf("%s is %v, want %v", s.Name(), s.Image.Bounds().Size(), tc.size)
 				}
 				counts[s.Label]++
 				types[typeName(s.Image)]++

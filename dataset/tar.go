@@ -165,7 +165,7 @@ func (r *tarReader) Next() (Sample, error) {
 		if err != nil {
 			return Sample{}, r.fail(err)
 		}
-		return Sample{Image: img, Label: label, Name: sampleName}, nil
+		return Sample{Image: img, Label: label, src: sampleName}, nil
 	}
 }
 

@@ -42,7 +42,7 @@ func TestTarClasses(t *testing.T) {
 		var names []string
 		var labels []int
 		for _, s := range got {
-			names = append(names, strings.TrimPrefix(s.Name, p+":"))
+			names = append(names, strings.TrimPrefix(s.Name(), p+":"))
 			labels = append(labels, s.Label)
 		}
 		// Archive order; labels follow the sorted class names.
@@ -71,7 +71,7 @@ func TestTarFlat(t *testing.T) {
 	}
 	for _, s := range readAll(t, r) {
 		if s.Label != -1 || s.Image.Bounds().Dx() != 8 {
-			t.Errorf("%s: label %d size %v, want -1 and 8x8", s.Name, s.Label, s.Image.Bounds())
+			t.Errorf("%s: label %d size %v, want -1 and 8x8", s.Name(), s.Label, s.Image.Bounds())
 		}
 	}
 	// The whole archive, with Limit.

@@ -62,7 +62,9 @@ func (r *Result) Accuracy() (float64, bool) {
 	return float64(ok) / float64(n), true
 }
 
-// Run scores every sample of r. An unreadable sample stops the run with an error naming it.
+// Run scores every sample of r. An unreadable sample stops the run with an error naming it. Run
+// is done with each sample before it reads the next, so r may reuse its images
+// (dataset.Options.ReuseImages).
 func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r dataset.Reader, opts Options) (*Result, error) {
 	if opts.Batch == 0 {
 		opts.Batch = 64
@@ -114,7 +116,7 @@ func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r datas
 				return nil, fmt.Errorf("batchscore: %w", err)
 			}
 			if err := pre.Process(in[n*per:(n+1)*per], s.Image); err != nil {
-				return nil, fmt.Errorf("batchscore: %s: %w", s.Name, err)
+				return nil, fmt.Errorf("batchscore: %s: %w", s.Name(), err)
 			}
 			res.Labels = append(res.Labels, int32(s.Label))
 			n++

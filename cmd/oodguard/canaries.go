@@ -58,7 +58,7 @@ func makeCanaries(flags *ortFlags, model string, cal *calibrate.Calibration, dir
 			return nil, err
 		}
 		if err := pre.Process(r.Input(), s.Image); err != nil {
-			return nil, fmt.Errorf("canary %s: %w", s.Name, err)
+			return nil, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}
 		raw := make([]byte, 4*len(r.Input()))
 		for i, v := range r.Input() {
@@ -70,9 +70,9 @@ func makeCanaries(flags *ortFlags, model string, cal *calibrate.Calibration, dir
 		}
 		sc, err := f(z)
 		if err != nil {
-			return nil, fmt.Errorf("canary %s: %w", s.Name, err)
+			return nil, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}
-		name := strings.TrimSuffix(filepath.Base(s.Name), filepath.Ext(s.Name))
+		name := strings.TrimSuffix(filepath.Base(s.Name()), filepath.Ext(s.Name()))
 		out = append(out, bundle.Canary{Name: name, Input: raw, Expected: sc, Tolerance: canaryTolerance(sc)})
 	}
 	if len(out) == 0 {

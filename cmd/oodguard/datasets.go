@@ -46,11 +46,23 @@ func (d dataArg) name() string {
 }
 
 func (d dataArg) open(unlabeled bool) (dataset.Reader, error) {
+	return dataset.Open(d.path, d.options(unlabeled))
+}
+
+// openForScoring opens the dataset for a consumer that is done with each sample before it
+// reads the next (batch scoring): IDX and CIFAR readers reuse one image.
+func (d dataArg) openForScoring(unlabeled bool) (dataset.Reader, error) {
+	opts := d.options(unlabeled)
+	opts.ReuseImages = true
+	return dataset.Open(d.path, opts)
+}
+
+func (d dataArg) options(unlabeled bool) dataset.Options {
 	layout := dataset.LayoutAuto
 	if unlabeled {
 		layout = dataset.LayoutFlat
 	}
-	return dataset.Open(d.path, dataset.Options{Prefix: d.prefix, Layout: layout, Unlabeled: unlabeled})
+	return dataset.Options{Prefix: d.prefix, Layout: layout, Unlabeled: unlabeled}
 }
 
 // dataList collects repeated dataset flags.
@@ -116,7 +128,7 @@ func loadSpec(preset, file, model string) (preprocess.Spec, string, error) {
 
 // scoreData scores one dataset with a progress bar on a terminal.
 func scoreData(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, d dataArg, unlabeled bool, opts batchscore.Options) (*batchscore.Result, error) {
-	r, err := d.open(unlabeled)
+	r, err := d.openForScoring(unlabeled)
 	if err != nil {
 		return nil, err
 	}

@@ -271,7 +271,7 @@ func (c *evalCommand) evalODIN(ctx context.Context, spec preprocess.Spec, idData
 
 // scoreODIN scores one dataset with ODIN, with a progress bar on a terminal.
 func (c *evalCommand) scoreODIN(ctx context.Context, sc *odin.Scorer, spec preprocess.Spec, d dataArg, unlabeled bool) ([]float64, error) {
-	r, err := d.open(unlabeled)
+	r, err := d.openForScoring(unlabeled)
 	if err != nil {
 		return nil, err
 	}

@@ -203,9 +203,9 @@ func (c *scoreCommand) openInput(path string, clf *ort.Classifier, cal *calibrat
 			return "", err
 		}
 		if err := pre.Process(dst, s.Image); err != nil {
-			return "", fmt.Errorf("%s: %w", s.Name, err)
+			return "", fmt.Errorf("%s: %w", s.Name(), err)
 		}
-		return s.Name, nil
+		return s.Name(), nil
 	}, nil
 }
 

@@ -164,7 +164,7 @@ func offlineFlags(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		if sc, _ := f(z); sc < cal.Threshold {
-			flagged = append(flagged, filepath.Base(s.Name))
+			flagged = append(flagged, filepath.Base(s.Name()))
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (s *Scorer) Dataset(ctx context.Context, r dataset.Reader, spec preprocess.
 			return nil, err
 		}
 		if err := pre.Process(x[n*per:(n+1)*per], smp.Image); err != nil {
-			return nil, fmt.Errorf("%s: %w", smp.Name, err)
+			return nil, fmt.Errorf("%s: %w", smp.Name(), err)
 		}
 		if n++; n == batch {
 			if err := flush(); err != nil {

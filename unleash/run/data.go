@@ -65,10 +65,10 @@ func Load(ctx context.Context, name string, r dataset.Reader, spec preprocess.Sp
 			return nil, err
 		}
 		if labelled && s.Label < 0 {
-			return nil, fmt.Errorf("%s: %s has no label: training data must be labelled", name, s.Name)
+			return nil, fmt.Errorf("%s: %s has no label: training data must be labelled", name, s.Name())
 		}
 		if err := pre.Process(buf, s.Image); err != nil {
-			return nil, fmt.Errorf("%s: %w", s.Name, err)
+			return nil, fmt.Errorf("%s: %w", s.Name(), err)
 		}
 		d.X = append(d.X, buf...)
 		d.Labels = append(d.Labels, s.Label)

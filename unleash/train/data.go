@@ -110,10 +110,10 @@ func Load(ctx context.Context, r dataset.Reader, spec preprocess.Spec, progress 
 			return nil, err
 		}
 		if smp.Label < 0 {
-			return nil, fmt.Errorf("train: %s: unlabelled image: training needs labels (class folders, IDX labels file)", smp.Name)
+			return nil, fmt.Errorf("train: %s: unlabelled image: training needs labels (class folders, IDX labels file)", smp.Name())
 		}
 		if err := p.Process(buf, smp.Image); err != nil {
-			return nil, fmt.Errorf("train: %s: %w", smp.Name, err)
+			return nil, fmt.Errorf("train: %s: %w", smp.Name(), err)
 		}
 		for _, v := range buf {
 			s.Pix = append(s.Pix, uint8(min(max(math.Round(float64(v)*255), 0), 255)))
