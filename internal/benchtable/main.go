@@ -132,6 +132,9 @@ func print(w io.Writer, rows []Row) {
 				keys = append(keys, k)
 			}
 		}
+		if _, has := r.Metrics["ns/op"]; has && !hasOwnMetric(keys) {
+			keys = append(keys, "ns/op") // a plain timing: its time is the result
+		}
 		sort.Strings(keys)
 		var ms []string
 		for _, k := range keys {
@@ -139,4 +142,15 @@ func print(w io.Writer, rows []Row) {
 		}
 		fmt.Fprintf(w, "%-58s %7s %7s %-4s %s\n", r.Name, ratio, target, ok, strings.Join(ms, " "))
 	}
+}
+
+// hasOwnMetric reports whether keys hold a metric the benchmark reported itself, beyond the
+// allocation counts of -benchmem.
+func hasOwnMetric(keys []string) bool {
+	for _, k := range keys {
+		if k != "B/op" && k != "allocs/op" {
+			return true
+		}
+	}
+	return false
 }

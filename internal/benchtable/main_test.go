@@ -32,3 +32,19 @@ PASS`
 		t.Errorf("row 2: %+v", rows[2])
 	}
 }
+
+func TestPrintShowsPlainTimings(t *testing.T) {
+	in := `BenchmarkEnergy-2   100   1200 ns/op   0 B/op   0 allocs/op
+BenchmarkEvalVsRaw/cnn28-2   4  198991987 ns/op   0.7692 ratio   5000 img/s
+PASS`
+	rows, err := parse(strings.NewReader(in), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	print(&out, rows)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "ns/op=1200") || strings.Contains(lines[2], "ns/op") {
+		t.Errorf("a plain timing shows its ns/op, a benchmark with its own metrics does not:\n%s", out.String())
+	}
+}
