@@ -2,7 +2,6 @@ package dataset
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -34,11 +33,11 @@ type cifarReader struct {
 	classes   []string
 	unlabeled bool
 	buf       [cifarRecord]byte
-	reuse     *image.RGBA // the image of every sample with Options.ReuseImages
+	reuse     *PlanarRGB // the image of every sample with Options.ReuseImages
 }
 
 // OpenCIFAR opens CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin) and reads
-// them one after the other. Each file may be gzip-compressed. The images are *image.RGBA.
+// them one after the other. Each file may be gzip-compressed. The images are *PlanarRGB.
 // Class names come from opts.Classes, else from batches.meta.txt next to the first file,
 // else they are the CIFAR-10 names. Only opts.Unlabeled, opts.Classes and opts.ReuseImages apply.
 func OpenCIFAR(files []string, opts Options) (Reader, error) {
@@ -47,7 +46,7 @@ func OpenCIFAR(files []string, opts Options) (Reader, error) {
 	}
 	r := &cifarReader{files: files, unlabeled: opts.Unlabeled, classes: opts.Classes}
 	if opts.ReuseImages {
-		r.reuse = image.NewRGBA(image.Rect(0, 0, cifarSide, cifarSide))
+		r.reuse = NewPlanarRGB(image.Rect(0, 0, cifarSide, cifarSide))
 	}
 	for _, name := range files {
 		st, err := os.Stat(name)
@@ -115,17 +114,13 @@ func (r *cifarReader) Next() (Sample, error) {
 	return s, nil
 }
 
-// cifarImage converts three 32x32 colour planes into an opaque RGBA image: img, or a new one
-// when img is nil.
-func cifarImage(img *image.RGBA, planes []byte) *image.RGBA {
+// cifarImage returns the three 32x32 colour planes of a record as an image: img, reused, or a
+// new one when img is nil (the record buffer is the reader's, so it is copied either way).
+func cifarImage(img *PlanarRGB, planes []byte) *PlanarRGB {
 	if img == nil {
-		img = image.NewRGBA(image.Rect(0, 0, cifarSide, cifarSide))
+		img = NewPlanarRGB(image.Rect(0, 0, cifarSide, cifarSide))
 	}
-	red, green, blue := planes[:cifarPlane], planes[cifarPlane:2*cifarPlane], planes[2*cifarPlane:]
-	pix := img.Pix[:4*cifarPlane]
-	for i := range cifarPlane { // one 32-bit store per pixel: R, G, B and opaque alpha
-		binary.LittleEndian.PutUint32(pix[4*i:], uint32(red[i])|uint32(green[i])<<8|uint32(blue[i])<<16|0xff<<24)
-	}
+	copy(img.Pix, planes[:3*cifarPlane])
 	return img
 }
 

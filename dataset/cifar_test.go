@@ -48,17 +48,17 @@ func TestCIFAR(t *testing.T) {
 		r, g, b uint8
 	}{{3, 10, 20, 30}, {9, 40, 50, 60}, {0, 70, 80, 90}} {
 		s := got[i]
-		img, ok := s.Image.(*image.RGBA)
+		img, ok := s.Image.(*PlanarRGB)
 		if !ok || img.Bounds() != image.Rect(0, 0, 32, 32) {
-			t.Fatalf("sample %d is %T, want 32x32 *image.RGBA", i, s.Image)
+			t.Fatalf("sample %d is %T, want 32x32 *PlanarRGB", i, s.Image)
 		}
 		if s.Label != want.label {
 			t.Errorf("sample %d label %d, want %d", i, s.Label, want.label)
 		}
-		if c := img.RGBAAt(5, 7); c != (color.RGBA{want.r, want.g, want.b, 255}) {
+		if c := img.At(5, 7); c != (color.RGBA{want.r, want.g, want.b, 255}) {
 			t.Errorf("sample %d pixel (5,7) = %v, want %v", i, c, want)
 		}
-		if c := img.RGBAAt(1, 0); c != (color.RGBA{1, 2, 3, 255}) {
+		if c := img.At(1, 0); c != (color.RGBA{1, 2, 3, 255}) {
 			t.Errorf("sample %d pixel (1,0) = %v, want {1 2 3 255}", i, c)
 		}
 	}

@@ -15,8 +15,9 @@ import (
 // Sample is one image read from a dataset.
 type Sample struct {
 	// Image is the decoded image. It is freshly allocated for every sample and belongs to
-	// the caller, unless the reader was opened with Options.ReuseImages. IDX images are *image.Gray and CIFAR images *image.RGBA; decoded JPEG and
-	// PNG files have whatever type the decoder returns (*image.YCbCr, *image.Gray, ...).
+	// the caller, unless the reader was opened with Options.ReuseImages. IDX images are
+	// *image.Gray and CIFAR images *PlanarRGB; decoded JPEG and PNG files have whatever type
+	// the decoder returns (*image.YCbCr, *image.Gray, ...).
 	Image image.Image
 	// Label is the class index into Reader.Classes, or -1 when the data is unlabelled.
 	Label int

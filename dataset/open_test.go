@@ -103,12 +103,12 @@ func TestReuseImages(t *testing.T) {
 	}
 }
 
-// pixels returns the pixel bytes of an *image.Gray or *image.RGBA.
+// pixels returns the pixel bytes of an *image.Gray or *PlanarRGB.
 func pixels(img image.Image) []byte {
 	switch m := img.(type) {
 	case *image.Gray:
 		return m.Pix
-	case *image.RGBA:
+	case *PlanarRGB:
 		return m.Pix
 	}
 	return nil

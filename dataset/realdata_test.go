@@ -76,6 +76,8 @@ func typeName(img image.Image) string {
 		return "Gray"
 	case *image.RGBA:
 		return "RGBA"
+	case *PlanarRGB:
+		return "PlanarRGB"
 	}
 	return "other"
 }

@@ -5,6 +5,14 @@ import (
 	"image/color"
 )
 
+// Planar is an opaque RGB image stored as three 8-bit planes, as dataset.PlanarRGB (CIFAR-10
+// records) is: Planes returns the red, green and blue planes, each starting at the image's
+// top-left pixel, and their row length. Such images are read from their planes directly.
+type Planar interface {
+	image.Image
+	Planes() (r, g, b []uint8, stride int)
+}
+
 // gather converts the pixels (x0+xs[i], y) of img, xs relative to the left edge x0, into
 // 8-bit values with c channels (1 or 3), packed into dst (len(xs)*c bytes). For an
 // *image.YCbCr, cxs holds chromaCols of xs. See
@@ -39,6 +47,14 @@ func gather(dst []uint8, img image.Image, y, x0 int, xs, cxs []int, c int) {
 		}
 	case *image.YCbCr:
 		gatherYCbCr(dst, m, y, x0, xs, cxs, c)
+	case Planar:
+		r, g, b, stride := m.Planes()
+		o := img.Bounds().Min
+		off := (y-o.Y)*stride + x0 - o.X
+		r, g, b = r[off:], g[off:], b[off:]
+		for i, x := range xs {
+			put(dst, i, c, r[x], g[x], b[x])
+		}
 	default:
 		for i, x := range xs {
 			n := color.NRGBAModel.Convert(img.At(x0+x, y)).(color.NRGBA)

@@ -25,8 +25,8 @@ import (
 // The result is written to a float32 slice in CHW order (the NCHW tensor of one image).
 // Images whose size already matches take a path without resampling, through per-channel
 // lookup tables; it gives bit-identical results to the resampling path at that size.
-// *image.Gray, *image.RGBA, *image.NRGBA and *image.YCbCr are read directly, any other type
-// through its At method, which allocates; both give bit-identical results too.
+// *image.Gray, *image.RGBA, *image.NRGBA, *image.YCbCr and Planar images are read directly, any
+// other type through its At method, which allocates; both give bit-identical results too.
 //
 // A Preprocessor owns scratch buffers and makes no allocation per call for the four image
 // types above. It is not safe for concurrent use: give each goroutine its own.
@@ -128,6 +128,17 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		return
 	}
 	if p.c == 3 && p.copyRGBA(dst, img, b) {
+		return
+	}
+	if m, ok := img.(Planar); ok && p.c == 3 { // each plane through its channel's table
+		planes := [3][]uint8{}
+		var stride int
+		planes[0], planes[1], planes[2], stride = m.Planes()
+		for ch, pl := range planes {
+			for y := range p.h {
+				lookup(dst[ch*plane+y*p.w:][:p.w], pl[y*stride:][:p.w], &p.lut[ch])
+			}
+		}
 		return
 	}
 	row := p.row0[:p.w*p.c]

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/oodguard/oodguard/dataset"
 )
 
 // spec returns a stretch spec of w x h with c channels, mean and std per channel.
@@ -191,6 +193,11 @@ func testImages(w, h int) map[string]image.Image {
 		}
 	}
 	imgs["sub-ycbcr"] = bigY.SubImage(image.Rect(1, 3, w+1, h+3))
+	planar := dataset.NewPlanarRGB(image.Rect(2, -1, w+2, h-1)) // CIFAR's layout, off the origin
+	for i := range planar.Pix {
+		planar.Pix[i] = uint8(rng.Uint32())
+	}
+	imgs["planar"] = planar
 	return imgs
 }
 
@@ -198,6 +205,9 @@ func TestPathsAgree(t *testing.T) {
 	const w, h = 7, 5
 	for _, c := range []int{1, 3} {
 		s := spec(w, h, c, 0.3, 0.2)
+		if c == 3 { // a different normalisation per channel, so that a channel mix-up shows
+			s.Mean, s.Std = []float32{0.3, 0.5, 0.1}, []float32{0.2, 0.25, 0.3}
+		}
 		p, err := New(s)
 		if err != nil {
 			t.Fatal(err)
@@ -221,6 +231,9 @@ func TestPathsAgree(t *testing.T) {
 		// Resampling reads the direct types and the At path identically too.
 		for _, mode := range []ResizeMode{ResizeStretch, ResizeCenterCrop} {
 			s := spec(3, 4, c, 0.3, 0.2)
+			if c == 3 {
+				s.Mean, s.Std = []float32{0.3, 0.5, 0.1}, []float32{0.2, 0.25, 0.3}
+			}
 			s.Resize = mode
 			for name, img := range testImages(w, h) {
 				if a, b := process(t, s, img), process(t, s, opaque{img}); !slices.Equal(a, b) {
@@ -302,9 +315,12 @@ func smooth(w, h int) map[string]image.Image {
 	r := image.Rect(0, 0, w, h)
 	gray, rgba, nrgba := image.NewGray(r), image.NewRGBA(r), image.NewNRGBA(r)
 	ycc := image.NewYCbCr(r, image.YCbCrSubsampleRatio420)
+	planar := dataset.NewPlanarRGB(r)
+	pr, pg, pb, _ := planar.Planes()
 	for y := range h {
 		for x := range w {
 			c := color.RGBA{uint8(255 * x / w), uint8(255 * y / h), uint8(128 + 100*math.Sin(float64(x+y)/9)), 255}
+			pr[y*w+x], pg[y*w+x], pb[y*w+x] = c.R, c.G, c.B
 			rgba.SetRGBA(x, y, c)
 			nrgba.SetNRGBA(x, y, color.NRGBA(c))
 			gray.SetGray(x, y, color.Gray{luma(c.R, c.G, c.B)})
@@ -313,7 +329,7 @@ func smooth(w, h int) map[string]image.Image {
 			ycc.Cb[ycc.COffset(x, y)], ycc.Cr[ycc.COffset(x, y)] = cb, cr
 		}
 	}
-	return map[string]image.Image{"Gray": gray, "RGBA": rgba, "NRGBA": nrgba, "YCbCr420": ycc}
+	return map[string]image.Image{"Gray": gray, "RGBA": rgba, "NRGBA": nrgba, "YCbCr420": ycc, "Planar": planar}
 }
 
 // allocCases are the images the allocation test and the benchmarks feed a 32x32 model:
