@@ -130,6 +130,12 @@ func Energy(z []float32, t float64) (float64, error) {
 		return 0, err
 	}
 	var sum float64
+	if t == 1 { // the common case, without a division per logit (x/1 is x exactly)
+		for _, v := range z {
+			sum += math.Exp(float64(v) - m)
+		}
+		return m + math.Log(sum), nil
+	}
 	for _, v := range z {
 		sum += math.Exp((float64(v) - m) / t)
 	}
