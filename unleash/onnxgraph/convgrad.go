@@ -191,8 +191,8 @@ func kernelGradientPerTap(xt, dy *Node, wDims, strides []int) *Node {
 // [C, N*Ho*W] matrix. dy [O,N,Ho,Wo] is shifted per kernel column j onto the input's W columns,
 // S_j[.., w] = dy[.., w+pl-j] (zero outside; pl the left pad), and the shifts are stacked once
 // into a [kw*O, N*Ho*W] matrix. Each row's product reads its input matrix transposed (ONNX
-// Runtime's FusedMatMul). The input is sliced kh times instead of kh*kw, every copy of it and of
-// dy is of whole rows or planes, and the input needs no channels-last transpose; the price is
+// Runtime's FusedMatMul). The input is sliced kh times instead of kh*kw, every copy of it is of
+// whole rows or planes, and it needs no channels-last transpose; the price is
 // the stacked dy (kw-1 shifted copies and a concatenation), so it pays when C is not much
 // smaller than O (the caller's byte count decides). On the CIFAR ResNet (batch 64) this is about
 // 2% of the training step faster than the same with the input channels-last and padded in
