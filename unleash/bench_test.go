@@ -17,8 +17,8 @@ import (
 // $UNLEASH_BENCH_BACKEND (default: onnx, the fast one here).
 //
 // When Debian's PyTorch is installed, the same workload in PyTorch 1.13 with 2 threads
-// (testdata/unleash/bench_torch.py) runs just before and just after the timed loop, and the
-// benchmark reports the ratio of the two speeds.
+// (testdata/unleash/bench_torch.py) runs in alternation with rounds of ours, and the benchmark
+// reports the median ratio of the two speeds over the rounds (see torchbench.Compare).
 func BenchmarkUMAPStep(b *testing.B) {
 	spec := os.Getenv("UNLEASH_BENCH_BACKEND")
 	if spec == "" {

@@ -17,9 +17,9 @@ import (
 // updates) at batch 64, and reports images/s, for the small CNN (cnn28, width 16, 1x28x28) and the
 // CIFAR ResNet as `oodguard train` builds it (width 16, one block per stage, 3x32x32). The backend
 // is $UNLEASH_BENCH_BACKEND, "onnx" when unset. When Debian's PyTorch is installed it also runs the
-// same workload in PyTorch with 2 threads (testdata/bench_torch.py) just before and just after
-// the timed loop, and reports the mean of the two and the ratio ours/PyTorch: the machine may be
-// shared, so both sides are measured in the same window.
+// same workload in PyTorch with 2 threads (testdata/bench_torch.py) in alternation with rounds
+// of ours, and reports the median ratio ours/PyTorch over the rounds (see torchbench.Compare):
+// the machine may be shared, so both sides are measured in the same window.
 func BenchmarkTrainStep(b *testing.B) {
 	spec := os.Getenv("UNLEASH_BENCH_BACKEND")
 	if spec == "" {
