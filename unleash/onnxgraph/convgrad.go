@@ -219,12 +219,16 @@ func kernelGradientByRows(x, dy *Node, wDims []int, sh int, pads [][2]int) *Node
 	}
 	stacked := Reshape(Concatenate(shifted, 0), kw*o, n*ho*w)
 	xc := TransposeAllDims(x, 1, 0, 2, 3) // [C, N, H, W]
+	padded := xc
 	if pads[0] != [2]int{} {
-		xc = Pad(xc, zero, PadAxis{}, PadAxis{}, PadAxis{Start: pads[0][0], End: pads[0][1]}, PadAxis{})
+		padded = Pad(xc, zero, PadAxis{}, PadAxis{}, PadAxis{Start: pads[0][0], End: pads[0][1]}, PadAxis{})
 	}
 	rows := make([]*Node, kh)
 	for i := range kh {
-		xi := Slice(xc, AxisRange(), AxisRange(), AxisRange(i, i+sh*(ho-1)+1).Stride(sh), AxisRange())
+		xi := xc // the row tap that sees exactly the input's rows needs no slice
+		if i != pads[0][0] || sh != 1 || ho != x.Shape().Dimensions[2] {
+			xi = Slice(padded, AxisRange(), AxisRange(), AxisRange(i, i+sh*(ho-1)+1).Stride(sh), AxisRange())
+		}
 		g := DotGeneral(stacked, []int{1}, nil, Reshape(xi, c, n*ho*w), []int{1}, nil) // [kw*O, C]
 		rows[i] = Reshape(g, 1, kw, o, c)
 	}
