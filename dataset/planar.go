@@ -35,8 +35,13 @@ func (p *PlanarRGB) At(x, y int) color.Color {
 	return color.RGBA{r[i], g[i], b[i], 0xff}
 }
 
-// Planes returns the red, green and blue planes and their row length.
+// Planes returns the red, green and blue planes and their row length. A plane that Pix is too
+// short to hold comes back short (or empty), for the caller to refuse.
 func (p *PlanarRGB) Planes() (r, g, b []uint8, stride int) {
 	n := p.Rect.Dx() * p.Rect.Dy()
-	return p.Pix[:n:n], p.Pix[n : 2*n : 2*n], p.Pix[2*n : 3*n : 3*n], p.Rect.Dx()
+	plane := func(i int) []uint8 {
+		lo, hi := min(i*n, len(p.Pix)), min((i+1)*n, len(p.Pix))
+		return p.Pix[lo:hi:hi]
+	}
+	return plane(0), plane(1), plane(2), p.Rect.Dx()
 }

@@ -1,9 +1,41 @@
 package preprocess
 
 import (
+	"fmt"
 	"image"
 	"image/color"
 )
+
+// checkPixels reports an image of a directly read type whose pixel slices do not cover its
+// bounds (which the image package's own At would index out of range on): a hand-made image with
+// short slices, or a YCbCr image with negative coordinates, for which image.NewYCbCr can size
+// the chroma planes smaller than COffset reads. The offsets grow with x and y, so the corners
+// bound them.
+func checkPixels(img image.Image, b image.Rectangle) error {
+	last := b.Max.Sub(image.Pt(1, 1))
+	in := func(lo, hi, n int) bool { return lo >= 0 && hi < n }
+	ok := true
+	switch m := img.(type) {
+	case *image.Gray:
+		ok = in(m.PixOffset(b.Min.X, b.Min.Y), m.PixOffset(last.X, last.Y), len(m.Pix))
+	case *image.RGBA:
+		ok = in(m.PixOffset(b.Min.X, b.Min.Y), m.PixOffset(last.X, last.Y)+3, len(m.Pix))
+	case *image.NRGBA:
+		ok = in(m.PixOffset(b.Min.X, b.Min.Y), m.PixOffset(last.X, last.Y)+3, len(m.Pix))
+	case *image.YCbCr:
+		lo, hi := m.COffset(b.Min.X, b.Min.Y), m.COffset(last.X, last.Y)
+		ok = in(m.YOffset(b.Min.X, b.Min.Y), m.YOffset(last.X, last.Y), len(m.Y)) &&
+			in(lo, hi, len(m.Cb)) && in(lo, hi, len(m.Cr))
+	case Planar:
+		r, g, bl, stride := m.Planes()
+		n := (b.Dy()-1)*stride + b.Dx() // the planes start at the top-left pixel
+		ok = stride >= b.Dx() && len(r) >= n && len(g) >= n && len(bl) >= n
+	}
+	if !ok {
+		return fmt.Errorf("preprocess: %T with bounds %v: its pixel data does not cover its bounds", img, b)
+	}
+	return nil
+}
 
 // Planar is an opaque RGB image stored as three 8-bit planes, as dataset.PlanarRGB (CIFAR-10
 // records) is: Planes returns the red, green and blue planes, each starting at the image's

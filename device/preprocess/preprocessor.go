@@ -106,6 +106,9 @@ func (p *Preprocessor) Process(dst []float32, img image.Image) error {
 	if b.Empty() {
 		return fmt.Errorf("preprocess: empty image %v", b)
 	}
+	if err := checkPixels(img, b); err != nil {
+		return err
+	}
 	if b.Dx() == p.w && b.Dy() == p.h {
 		p.copy(dst, img, b)
 	} else {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/dataset"
@@ -300,6 +301,16 @@ func TestProcessErrors(t *testing.T) {
 	}
 	if err := p.Process(make([]float32, 4), nil); err == nil {
 		t.Error("nil image accepted")
+	}
+	// Pixel data that does not cover the bounds: cut short, and a 4:1:1 image two pixels wide
+	// left of the origin, whose chroma planes image.NewYCbCr sizes to zero columns.
+	short := image.NewGray(image.Rect(0, 0, 2, 2))
+	short.Pix = short.Pix[:3]
+	for _, img := range []image.Image{short, image.NewYCbCr(image.Rect(-3, 0, -1, 2), image.YCbCrSubsampleRatio411),
+		&dataset.PlanarRGB{Pix: make([]uint8, 11), Rect: image.Rect(0, 0, 2, 2)}} {
+		if err := p.Process(make([]float32, 4), img); err == nil || !strings.Contains(err.Error(), "does not cover") {
+			t.Errorf("%T %v with short pixel data: %v, want an error", img, img.Bounds(), err)
+		}
 	}
 	if _, err := New(Spec{Width: 1}); err == nil {
 		t.Error("New accepted an invalid spec")
