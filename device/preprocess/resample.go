@@ -102,9 +102,17 @@ func (p *Preprocessor) resample(dst []float32, img image.Image, b image.Rectangl
 // horizontal gathers source row ya (relative to b) with sc channels and interpolates it to
 // the output width: dst holds sc planes of p.w values.
 func (p *Preprocessor) horizontal(dst []float32, img image.Image, b image.Rectangle, ya, sc int) {
+	wx := p.wx[:p.w]
+	if g, ok := img.(*image.Gray); ok { // straight from the pixels, no gathered copy
+		src, xs, out := g.Pix[g.PixOffset(b.Min.X, b.Min.Y+ya):], p.xs[:2*len(wx)], dst[:len(wx)]
+		for x, w := range wx {
+			a0, a1 := float32(src[xs[2*x]]), float32(src[xs[2*x+1]])
+			out[x] = a0 + (a1-a0)*w
+		}
+		return
+	}
 	row := p.row0[:2*p.w*sc]
 	gather(row, img, b.Min.Y+ya, b.Min.X, p.xs, p.cxs, sc)
-	wx := p.wx[:p.w]
 	if sc == 1 {
 		out := dst[:len(wx)]
 		for x, w := range wx {
