@@ -157,20 +157,11 @@ func chromaCols(cxs []int, m *image.YCbCr, x0 int, xs []int) {
 	}
 }
 
-// ycbcrToRGB is color.YCbCrToRGB (JFIF full-range BT.601) with branch-free clamping; it
-// returns the same values for every input.
-func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
-	yy := int32(y) * 0x10101
-	cb1, cr1 := int32(cb)-128, int32(cr)-128
-	r := (yy + 91881*cr1) >> 16
-	g := (yy - 22554*cb1 - 46802*cr1) >> 16
-	b := (yy + 116130*cb1) >> 16
-	return uint8(min(max(r, 0), 255)), uint8(min(max(g, 0), 255)), uint8(min(max(b, 0), 255))
-}
-
-// ycbcrIndices returns ycbcrToRGB's red, green and blue before clamping, offset by 256 into
-// the tables below: the unclamped values lie in -227..481, so the biased sums are positive and
-// shift as unsigned, and the mask to the tables' size lets the compiler drop bounds checks.
+// ycbcrIndices returns the red, green and blue of color.YCbCrToRGB (JFIF full-range BT.601, its
+// fixed-point arithmetic) before clamping, offset by 256 into the tables below: the unclamped
+// values lie in -227..481, so the biased sums are positive and shift as unsigned, and the mask
+// to the tables' size lets the compiler drop bounds checks. clamp8 then gives exactly
+// color.YCbCrToRGB's values, and the luma tables luma's of them (TestYCbCrTables, all inputs).
 func ycbcrIndices(y, cb, cr uint8) (ir, ig, ib uint32) {
 	const bias = 256 << 16
 	yy := int32(y)*0x10101 + bias

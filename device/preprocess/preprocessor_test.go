@@ -245,26 +245,13 @@ func TestPathsAgree(t *testing.T) {
 	}
 }
 
-func TestYCbCrToRGB(t *testing.T) {
-	for y := range 256 {
-		for cb := range 256 {
-			for cr := range 256 {
-				r0, g0, b0 := color.YCbCrToRGB(uint8(y), uint8(cb), uint8(cr))
-				if r, g, b := ycbcrToRGB(uint8(y), uint8(cb), uint8(cr)); r != r0 || g != g0 || b != b0 {
-					t.Fatalf("ycbcrToRGB(%d, %d, %d) = %d %d %d, want %d %d %d", y, cb, cr, r, g, b, r0, g0, b0)
-				}
-			}
-		}
-	}
-}
-
-// TestYCbCrTables checks the table path of gatherYCbCr against ycbcrToRGB and luma for every
-// (y, cb, cr).
+// TestYCbCrTables checks the table path of gatherYCbCr against color.YCbCrToRGB and luma for
+// every (y, cb, cr).
 func TestYCbCrTables(t *testing.T) {
 	for y := range 256 {
 		for cb := range 256 {
 			for cr := range 256 {
-				r, g, b := ycbcrToRGB(uint8(y), uint8(cb), uint8(cr))
+				r, g, b := color.YCbCrToRGB(uint8(y), uint8(cb), uint8(cr))
 				ir, ig, ib := ycbcrIndices(uint8(y), uint8(cb), uint8(cr))
 				if clamp8[ir] != r || clamp8[ig] != g || clamp8[ib] != b {
 					t.Fatalf("(%d, %d, %d): tables give %d %d %d, want %d %d %d", y, cb, cr, clamp8[ir], clamp8[ig], clamp8[ib], r, g, b)
