@@ -181,3 +181,11 @@ var clamp8, lumaR, lumaG, lumaB = func() (c [1024]uint8, r, g, b [1024]uint32) {
 	}
 	return c, r, g, b
 }()
+
+// clampF holds clamp8's values as float32, for interpolating without a conversion.
+var clampF = func() (f [1024]float32) {
+	for i, v := range clamp8 {
+		f[i] = float32(v)
+	}
+	return f
+}()

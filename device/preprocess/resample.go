@@ -111,6 +111,10 @@ func (p *Preprocessor) horizontal(dst []float32, img image.Image, b image.Rectan
 		}
 		return
 	}
+	if m, ok := img.(*image.YCbCr); ok {
+		p.horizontalYCbCr(dst, m, b, ya, sc)
+		return
+	}
 	row := p.row0[:2*p.w*sc]
 	gather(row, img, b.Min.Y+ya, b.Min.X, p.xs, p.cxs, sc)
 	if sc == 1 {
@@ -129,5 +133,41 @@ func (p *Preprocessor) horizontal(dst []float32, img image.Image, b image.Rectan
 		r[x] = r0 + (float32(px[3])-r0)*w
 		g[x] = g0 + (float32(px[4])-g0)*w
 		bl[x] = b0 + (float32(px[5])-b0)*w
+	}
+}
+
+// horizontalYCbCr is horizontal for an *image.YCbCr, converting each source pixel as it
+// interpolates (see gatherYCbCr; p.cxs holds the chroma columns of p.xs) rather than through a
+// gathered row.
+func (p *Preprocessor) horizontalYCbCr(dst []float32, m *image.YCbCr, b image.Rectangle, ya, sc int) {
+	y := b.Min.Y + ya
+	yRow := m.Y[(y-m.Rect.Min.Y)*m.YStride+b.Min.X-m.Rect.Min.X:]
+	cRow := m.COffset(m.Rect.Min.X, y)
+	cb, cr := m.Cb[cRow:], m.Cr[cRow:]
+	wx := p.wx[:p.w]
+	xs, cxs := p.xs[:2*len(wx)], p.cxs[:2*len(wx)]
+	if sc == 1 {
+		out := dst[:len(wx)]
+		for x, w := range wx {
+			i, j := xs[2*x], xs[2*x+1]
+			ci, cj := cxs[2*x], cxs[2*x+1]
+			ir, ig, ib := ycbcrIndices(yRow[i], cb[ci], cr[ci])
+			a0 := float32((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
+			ir, ig, ib = ycbcrIndices(yRow[j], cb[cj], cr[cj])
+			a1 := float32((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
+			out[x] = a0 + (a1-a0)*w
+		}
+		return
+	}
+	r, g, bl := dst[:len(wx)], dst[p.w:][:len(wx)], dst[2*p.w:][:len(wx)]
+	for x, w := range wx {
+		i, j := xs[2*x], xs[2*x+1]
+		ci, cj := cxs[2*x], cxs[2*x+1]
+		ir0, ig0, ib0 := ycbcrIndices(yRow[i], cb[ci], cr[ci])
+		ir1, ig1, ib1 := ycbcrIndices(yRow[j], cb[cj], cr[cj])
+		r0, g0, b0 := clampF[ir0], clampF[ig0], clampF[ib0]
+		r[x] = r0 + (clampF[ir1]-r0)*w
+		g[x] = g0 + (clampF[ig1]-g0)*w
+		bl[x] = b0 + (clampF[ib1]-b0)*w
 	}
 }
