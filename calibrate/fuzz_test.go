@@ -1,0 +1,42 @@
+package calibrate
+
+import (
+	"encoding/json"
+	"image"
+	"testing"
+
+	"github.com/oodguard/oodguard/device/preprocess"
+)
+
+// FuzzParseCalibration feeds arbitrary bytes to ParseCalibration, as a daemon reading a bundle's
+// calibration.json would: an error or a calibration whose score and preprocessing the daemon can
+// build and run, never a panic.
+func FuzzParseCalibration(f *testing.F) {
+	good, err := json.Marshal(validCalibration())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"format": 1}`))
+	f.Add([]byte(`{"format": 1, "score": {"kind": "energy", "temperature": -1}}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseCalibration(b)
+		if err != nil {
+			return
+		}
+		if _, err := c.Score.Func(); err != nil {
+			t.Fatalf("valid calibration with an unusable score %v: %v", c.Score, err)
+		}
+		pre, err := preprocess.New(c.Preprocess)
+		if err != nil {
+			t.Fatalf("valid calibration with an unusable preprocessing spec %+v: %v", c.Preprocess, err)
+		}
+		if pre.Len() > 1<<20 {
+			return // valid but large; not worth allocating here
+		}
+		if err := pre.Process(make([]float32, pre.Len()), image.NewGray(image.Rect(0, 0, 3, 2))); err != nil {
+			t.Fatalf("preprocessing a 3x2 frame: %v", err)
+		}
+	})
+}
