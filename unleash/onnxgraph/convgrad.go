@@ -209,11 +209,15 @@ func kernelGradientByRows(x, dy *Node, wDims []int, sh int, pads [][2]int) *Node
 		start := j - pads[1][0] // zeros before dy's first column (negative: columns cropped)
 		end := w - wo - start   // zeros after its last (negative: cropped)
 		s := dyt
-		if start < 0 || end < 0 {
+		switch {
+		case start == 0 && end == 0:
+		case negativePads(dy) || (start >= 0 && end >= 0): // one copy, cropping where negative
+			s = Pad(s, zero, PadAxis{}, PadAxis{}, PadAxis{}, PadAxis{Start: start, End: end})
+		default: // a crop and a pad
 			s = Slice(s, AxisRange(), AxisRange(), AxisRange(), AxisRange(max(-start, 0), wo-max(-end, 0)))
-		}
-		if start > 0 || end > 0 {
-			s = Pad(s, zero, PadAxis{}, PadAxis{}, PadAxis{}, PadAxis{Start: max(start, 0), End: max(end, 0)})
+			if start > 0 || end > 0 {
+				s = Pad(s, zero, PadAxis{}, PadAxis{}, PadAxis{}, PadAxis{Start: max(start, 0), End: max(end, 0)})
+			}
 		}
 		shifted[j] = s
 	}
@@ -233,6 +237,12 @@ func kernelGradientByRows(x, dy *Node, wDims []int, sh int, pads [][2]int) *Node
 		rows[i] = Reshape(g, 1, kw, o, c)
 	}
 	return TransposeAllDims(Concatenate(rows, 0), 2, 3, 0, 1)
+}
+
+// negativePads reports whether n's graph runs on a backend whose Pad crops where a pad is
+// negative, as ONNX's Pad does: ONNX Runtime. GoMLX's Go backend panics on negative pads.
+func negativePads(n *Node) bool {
+	return n.Graph().Backend().Name() == "onnxruntime"
 }
 
 // kernelGradientIm2col computes the kernel gradient with one product: dy as [O, N*Ho*Wo]
