@@ -33,7 +33,7 @@ type cifarReader struct {
 	classes   []string
 	unlabeled bool
 	buf       [cifarRecord]byte
-	reuse     *PlanarRGB // the image of every sample with Options.ReuseImages
+	reuse     *PlanarRGB // with Options.ReuseImages, the image of every sample: buf's planes
 }
 
 // OpenCIFAR opens CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin) and reads
@@ -46,7 +46,7 @@ func OpenCIFAR(files []string, opts Options) (Reader, error) {
 	}
 	r := &cifarReader{files: files, unlabeled: opts.Unlabeled, classes: opts.Classes}
 	if opts.ReuseImages {
-		r.reuse = NewPlanarRGB(image.Rect(0, 0, cifarSide, cifarSide))
+		r.reuse = &PlanarRGB{Pix: r.buf[1:], Rect: image.Rect(0, 0, cifarSide, cifarSide)}
 	}
 	for _, name := range files {
 		st, err := os.Stat(name)
@@ -102,7 +102,12 @@ func (r *cifarReader) Next() (Sample, error) {
 		r.cur, r.file = nil, r.file+1
 	}
 	name := r.files[r.file]
-	s := Sample{Image: cifarImage(r.reuse, r.buf[1:]), Label: -1, src: name, rec: r.record + 1}
+	img := r.reuse // read in place
+	if img == nil {
+		img = NewPlanarRGB(image.Rect(0, 0, cifarSide, cifarSide))
+		copy(img.Pix, r.buf[1:])
+	}
+	s := Sample{Image: img, Label: -1, src: name, rec: r.record + 1}
 	if !r.unlabeled {
 		s.Label = int(r.buf[0])
 		if s.Label >= len(r.classes) {
@@ -112,16 +117,6 @@ func (r *cifarReader) Next() (Sample, error) {
 	}
 	r.record++
 	return s, nil
-}
-
-// cifarImage returns the three 32x32 colour planes of a record as an image: img, reused, or a
-// new one when img is nil (the record buffer is the reader's, so it is copied either way).
-func cifarImage(img *PlanarRGB, planes []byte) *PlanarRGB {
-	if img == nil {
-		img = NewPlanarRGB(image.Rect(0, 0, cifarSide, cifarSide))
-	}
-	copy(img.Pix, planes[:3*cifarPlane])
-	return img
 }
 
 // Close closes the file being read.

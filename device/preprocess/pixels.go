@@ -135,8 +135,7 @@ func gatherYCbCr(dst []uint8, m *image.YCbCr, y, x0 int, xs, cxs []int, c int) {
 		dst = dst[:len(xs)]
 		for i, x := range xs {
 			ci := cxs[i]
-			ir, ig, ib := ycbcrIndices(yRow[x], cb[ci], cr[ci])
-			dst[i] = uint8((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
+			dst[i] = tableLuma(ycbcrIndices(yRow[x], cb[ci], cr[ci]))
 		}
 		return
 	}
@@ -181,6 +180,11 @@ var clamp8, lumaR, lumaG, lumaB = func() (c [1024]uint8, r, g, b [1024]uint32) {
 	}
 	return c, r, g, b
 }()
+
+// tableLuma is luma of the clamped colour at table indices ir, ig, ib (see ycbcrIndices).
+func tableLuma(ir, ig, ib uint32) uint8 {
+	return uint8((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
+}
 
 // clampF holds clamp8's values as float32, for interpolating without a conversion.
 var clampF = func() (f [1024]float32) {

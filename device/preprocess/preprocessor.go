@@ -130,18 +130,7 @@ func (p *Preprocessor) copy(dst []float32, img image.Image, b image.Rectangle) {
 		}
 		return
 	}
-	if p.c == 3 && p.copyRGBA(dst, img, b) {
-		return
-	}
-	if m, ok := img.(Planar); ok && p.c == 3 { // each plane through its channel's table
-		planes := [3][]uint8{}
-		var stride int
-		planes[0], planes[1], planes[2], stride = m.Planes()
-		for ch, pl := range planes {
-			for y := range p.h {
-				lookup(dst[ch*plane+y*p.w:][:p.w], pl[y*stride:][:p.w], &p.lut[ch])
-			}
-		}
+	if p.c == 3 && (p.copyRGBA(dst, img, b) || p.copyPlanar(dst, img)) {
 		return
 	}
 	row := p.row0[:p.w*p.c]
@@ -190,6 +179,23 @@ func (p *Preprocessor) copyRGBA(dst []float32, img image.Image, b image.Rectangl
 				cr, cg, cb = unpremultiply(cr, cg, cb, px[3])
 			}
 			r[x], g[x], bl[x] = lr[cr], lg[cg], lb[cb]
+		}
+	}
+	return true
+}
+
+// copyPlanar is copy for a Planar image feeding a 3-channel input: each plane through its
+// channel's table. It reports false, doing nothing, for other image types.
+func (p *Preprocessor) copyPlanar(dst []float32, img image.Image) bool {
+	m, ok := img.(Planar)
+	if !ok {
+		return false
+	}
+	r, g, b, stride := m.Planes()
+	plane := p.h * p.w
+	for ch, pl := range [3][]uint8{r, g, b} {
+		for y := range p.h {
+			lookup(dst[ch*plane+y*p.w:][:p.w], pl[y*stride:][:p.w], &p.lut[ch])
 		}
 	}
 	return true

@@ -256,7 +256,7 @@ func TestYCbCrTables(t *testing.T) {
 				if clamp8[ir] != r || clamp8[ig] != g || clamp8[ib] != b {
 					t.Fatalf("(%d, %d, %d): tables give %d %d %d, want %d %d %d", y, cb, cr, clamp8[ir], clamp8[ig], clamp8[ib], r, g, b)
 				}
-				if l := uint8((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16); l != luma(r, g, b) {
+				if l := tableLuma(ir, ig, ib); l != luma(r, g, b) {
 					t.Fatalf("(%d, %d, %d): table luma %d, want %d", y, cb, cr, l, luma(r, g, b))
 				}
 			}

@@ -151,10 +151,8 @@ func (p *Preprocessor) horizontalYCbCr(dst []float32, m *image.YCbCr, b image.Re
 		for x, w := range wx {
 			i, j := xs[2*x], xs[2*x+1]
 			ci, cj := cxs[2*x], cxs[2*x+1]
-			ir, ig, ib := ycbcrIndices(yRow[i], cb[ci], cr[ci])
-			a0 := float32((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
-			ir, ig, ib = ycbcrIndices(yRow[j], cb[cj], cr[cj])
-			a1 := float32((lumaR[ir] + lumaG[ig] + lumaB[ib] + 1<<15) >> 16)
+			a0 := float32(tableLuma(ycbcrIndices(yRow[i], cb[ci], cr[ci])))
+			a1 := float32(tableLuma(ycbcrIndices(yRow[j], cb[cj], cr[cj])))
 			out[x] = a0 + (a1-a0)*w
 		}
 		return
