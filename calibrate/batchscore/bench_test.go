@@ -17,8 +17,8 @@ import (
 
 // BenchmarkEvalVsRaw measures what `oodguard eval` does per dataset (read samples in the model's
 // own format, IDX 28x28 gray for cnn28 and CIFAR-10 binary 32x32 colour for resnet32, into one
-// reused image as eval opens them, preprocess,
-// run batches of 64, compute three scores) against two loops of batched ONNX Runtime runs over
+// reused image as eval opens them; preprocess; run batches of 64; compute three scores)
+// against two loops of batched ONNX Runtime runs over
 // the same number of images, on the same model, session and threads: "raw" runs the dataset's
 // first batch over and over with the input already in place, back to back; "fed" copies each
 // batch of the dataset, preprocessed beforehand and held in memory, into the input before its
