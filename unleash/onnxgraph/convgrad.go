@@ -130,9 +130,9 @@ func kernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int) *Node {
 	// Values read and written per output pixel, in units of one channel of it. Per tap: a
 	// copied slice of the input (read, written) and a product that reads dy and packs the slice
 	// (once per thread, two here). Per kernel row: the same with kw copies of dy, shifted and
-	// stacked once (read, written). That count was made for an earlier channels-last version;
-	// the current one moves somewhat less, and the count still picks the faster layout for
-	// every model and test here. Im2col: the taps' slices and their concatenation (read,
+	// stacked once (read, written). That count was made for an earlier channels-last version,
+	// which copied more; it is kept, so the choices are those that version was measured on
+	// (by rows for the ResNet's stride-1 layers). Im2col: the taps' slices and their concatenation (read,
 	// written), one product that reads dy once and packs the stack (two threads), and the
 	// input's transpose and pad.
 	// By rows needs column stride 1 and more than one column.
