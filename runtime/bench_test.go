@@ -166,11 +166,16 @@ func mustBare(b *testing.B, s *bareSession) {
 //	slow-b2b     share of back-to-back runs slower than 1.3x the back-to-back median
 //	slow-paused  the same share for runs after a pause
 //
-// No target: it documents the machine, and why eval is compared with two baselines.
+// No target: it documents the machine, and why eval is compared with two baselines. With 1
+// intra-op thread as well as 2, to show where the penalty lives.
 func BenchmarkRunAfterPause(b *testing.B) {
 	runtimetest.Setup(b)
-	const threads, batch, block, pause = 2, 64, 16, 50 * time.Microsecond
-	for _, name := range []string{"cnn28", "resnet32"} {
+	const batch, block, pause = 64, 16, 50 * time.Microsecond
+	for _, c := range []struct {
+		name    string
+		threads int
+	}{{"cnn28", 2}, {"resnet32", 2}, {"cnn28", 1}, {"resnet32", 1}} {
+		name, threads := c.name, c.threads
 		b.Run(fmt.Sprintf("%s/batch%d/threads%d", name, batch, threads), func(b *testing.B) {
 			c, err := ort.Open(runtimetest.Model(b, name+".onnx"), ort.Options{IntraOpThreads: threads, InterOpThreads: 1})
 			if err != nil {
