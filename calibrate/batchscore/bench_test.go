@@ -18,14 +18,20 @@ import (
 // BenchmarkEvalVsRaw measures what `oodguard eval` does per dataset (read samples in the model's
 // own format, IDX 28x28 gray for cnn28 and CIFAR-10 binary 32x32 colour for resnet32, into one
 // reused image as eval opens them; preprocess; run batches of 64; compute three scores)
-// against two loops of batched ONNX Runtime runs over
-// the same number of images, on the same model, session and threads: "raw" runs the dataset's
-// first batch over and over with the input already in place, back to back; "fed" copies each
-// batch of the dataset, preprocessed beforehand and held in memory, into the input before its
-// run, the least any program that infers on a dataset does per batch. The two differ by more
-// than the copy: on the 2-core machine the README's numbers come from, any gap between runs
-// (even a pause that touches no memory) makes the next run slower with 2 intra-op threads.
-// Reported:
+// against two loops of batched ONNX Runtime runs over the same number of images, on the same
+// model and 2 threads, in one session of 2 intra-op threads: "raw" runs the dataset's first
+// batch over and over with the input already in place, back to back; "fed" copies each batch of
+// the dataset, preprocessed beforehand and held in memory, into the input before its run, the
+// least any program that infers on a dataset does per batch. The two differ by more than the
+// copy: on the 2-core machine the README's numbers come from, any gap between runs (even a pause
+// that touches no memory) makes the next run slower with 2 intra-op threads
+// (runtime.BenchmarkRunAfterPause).
+//
+// Eval scores through a Pool (eval -workers), two ways: "threads2" on that same 2-thread session
+// (eval -threads 2), and "workers2x1" on two sessions of 1 thread each (eval -threads 1
+// -workers 2). Each side runs for at least 150 ms before the next takes over: a session's pool
+// threads spin on for a while after its last run, and in short turns the 2-thread session's
+// spinning took a core from the 1-thread sessions that followed it. Reported:
 //
 //	ratio          eval throughput / raw throughput (the target, >= 0.9, is on this one)
 //	ratio-fed      eval throughput / fed throughput
@@ -44,7 +50,10 @@ func BenchmarkEvalVsRaw(b *testing.B) {
 	}{{"cnn28", preprocess.FashionMNIST(), idxData}, {"resnet32", preprocess.CIFAR10(), cifarData}} {
 		for _, n := range []int{2048, 8192} {
 			b.Run(fmt.Sprintf("%s/images%d/threads2", m.model, n), func(b *testing.B) {
-				benchEval(b, m.model, m.spec, n, m.data(b, n))
+				benchEval(b, m.model, m.spec, n, m.data(b, n), 1)
+			})
+			b.Run(fmt.Sprintf("%s/images%d/workers2x1", m.model, n), func(b *testing.B) {
+				benchEval(b, m.model, m.spec, n, m.data(b, n), 2)
 			})
 		}
 	}
@@ -66,9 +75,12 @@ func cifarData(b *testing.B, n int) func() (dataset.Reader, error) {
 	}
 }
 
-func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open func() (dataset.Reader, error)) {
+// benchEval measures eval on workers sessions (1: the baselines' 2-thread session; more: that many
+// 1-thread sessions) against the baselines described at BenchmarkEvalVsRaw.
+func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open func() (dataset.Reader, error), workers int) {
 	const batch, threads = 64, 2
-	clf, err := ort.Open(runtimetest.Model(b, model+".onnx"), ort.Options{IntraOpThreads: threads, InterOpThreads: 1})
+	path := runtimetest.Model(b, model+".onnx")
+	clf, err := ort.Open(path, ort.Options{IntraOpThreads: threads, InterOpThreads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,13 +92,31 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open fun
 	}
 	defer raw.Close()
 
+	evalOn := []*ort.Classifier{clf}
+	if workers > 1 {
+		evalOn = nil
+		for range workers {
+			one, err := ort.Open(path, ort.Options{IntraOpThreads: 1, InterOpThreads: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer one.Close()
+			evalOn = append(evalOn, one)
+		}
+	}
+	pool, err := NewPool(evalOn, batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+
 	evalOnce := func(progress func(int)) {
 		r, err := open()
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer r.Close()
-		res, err := Run(context.Background(), clf, spec, r, Options{Batch: batch, Scores: specs, Progress: progress})
+		res, err := pool.Run(context.Background(), spec, r, Options{Scores: specs, Progress: progress})
 		if err != nil || res.Len() != n {
 			b.Fatalf("scored %v, %v", res, err)
 		}
@@ -120,11 +150,24 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open fun
 		}
 	}
 
-	var evalTime, rawTime, fedTime time.Duration
+	// A side's turn: whole passes over the n images until at least 150 ms have gone by.
+	type tally struct {
+		imgs int
+		time time.Duration
+	}
+	turn := func(t *tally, pass func()) {
+		start := time.Now()
+		for time.Since(start) < 150*time.Millisecond {
+			pass()
+			t.imgs += n
+		}
+		t.time += time.Since(start)
+	}
+	var evalT, rawT, fedT tally
 	sides := []func(){
-		func() { evalTime += timeIt(func() { evalOnce(nil) }) },
-		func() { rawTime += timeIt(func() { baseline(false) }) },
-		func() { fedTime += timeIt(func() { baseline(true) }) },
+		func() { turn(&evalT, func() { evalOnce(nil) }) },
+		func() { turn(&rawT, func() { baseline(false) }) },
+		func() { turn(&fedT, func() { baseline(true) }) },
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -134,12 +177,12 @@ func benchEval(b *testing.B, model string, spec preprocess.Spec, n int, open fun
 		}
 	}
 	b.StopTimer()
-	imgs := float64(b.N * n)
-	b.ReportMetric(rawTime.Seconds()/evalTime.Seconds(), "ratio")
-	b.ReportMetric(fedTime.Seconds()/evalTime.Seconds(), "ratio-fed")
-	b.ReportMetric(imgs/evalTime.Seconds(), "img/s")
-	b.ReportMetric(imgs/rawTime.Seconds(), "raw-img/s")
-	b.ReportMetric(imgs/fedTime.Seconds(), "fed-img/s")
+	rate := func(t tally) float64 { return float64(t.imgs) / t.time.Seconds() }
+	b.ReportMetric(rate(evalT)/rate(rawT), "ratio")
+	b.ReportMetric(rate(evalT)/rate(fedT), "ratio-fed")
+	b.ReportMetric(rate(evalT), "img/s")
+	b.ReportMetric(rate(rawT), "raw-img/s")
+	b.ReportMetric(rate(fedT), "fed-img/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
 }
 
@@ -166,10 +209,4 @@ func preprocessAll(b *testing.B, open func() (dataset.Reader, error), spec prepr
 		}
 	}
 	return all
-}
-
-func timeIt(f func()) time.Duration {
-	t := time.Now()
-	f()
-	return time.Since(t)
 }

@@ -43,6 +43,7 @@ Flags:
 func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("calibrate", c)
 	c.ort.register(fs)
+	c.ort.registerWorkers(fs)
 	fs.StringVar(&c.model, "model", "", "ONNX image classifier (required)")
 	fs.StringVar(&c.data, "data", "", "ID validation data (required)")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
@@ -80,12 +81,12 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	clf, err := c.ort.open(c.model, nil, "")
+	clf, pool, closePool, err := c.ort.openPool(c.model, nil, "", c.batch)
 	if err != nil {
 		return err
 	}
-	defer clf.Close()
-	res, err := scoreData(ctx, clf, spec, data, false, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}, Limit: c.limit})
+	defer closePool()
+	res, err := scoreData(ctx, pool, spec, data, false, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}, Limit: c.limit})
 	if err != nil {
 		return err
 	}

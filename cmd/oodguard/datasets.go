@@ -12,7 +12,6 @@ import (
 	"github.com/oodguard/oodguard/calibrate/batchscore"
 	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/device/preprocess"
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -127,7 +126,7 @@ func loadSpec(preset, file, model string) (preprocess.Spec, string, error) {
 }
 
 // scoreData scores one dataset with a progress bar on a terminal.
-func scoreData(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, d dataArg, unlabeled bool, opts batchscore.Options) (*batchscore.Result, error) {
+func scoreData(ctx context.Context, pool *batchscore.Pool, spec preprocess.Spec, d dataArg, unlabeled bool, opts batchscore.Options) (*batchscore.Result, error) {
 	r, err := d.openForScoring(unlabeled)
 	if err != nil {
 		return nil, err
@@ -140,7 +139,7 @@ func scoreData(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, d
 	bar := newBar(total, d.name())
 	opts.Progress = func(n int) { bar.Set(n) }
 	start := time.Now()
-	res, err := batchscore.Run(ctx, clf, spec, r, opts)
+	res, err := pool.Run(ctx, spec, r, opts)
 	bar.Finish()
 	if err != nil {
 		return nil, err

@@ -62,6 +62,7 @@ Flags:
 func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("eval", c)
 	c.ort.register(fs)
+	c.ort.registerWorkers(fs)
 	fs.StringVar(&c.model, "model", "", "ONNX image classifier (required)")
 	fs.StringVar(&c.id, "id", "", "ID test data (required)")
 	fs.Var(&c.ood, "ood", "OOD data (required; repeat for several sets)")
@@ -116,21 +117,21 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	} else if spec, _, err = loadSpec(c.preset, c.specFile, c.model); err != nil {
 		return err
 	}
-	clf, err := c.ort.open(c.model, cal, c.calib)
+	clf, pool, closePool, err := c.ort.openPool(c.model, cal, c.calib, c.batch)
 	if err != nil {
 		return err
 	}
-	defer clf.Close()
+	defer closePool()
 
 	start := time.Now()
 	bopts := batchscore.Options{Batch: c.batch, Scores: specs, Limit: c.limit}
-	idRes, err := scoreData(ctx, clf, spec, idData, false, bopts)
+	idRes, err := scoreData(ctx, pool, spec, idData, false, bopts)
 	if err != nil {
 		return err
 	}
 	oodRes := make([]*batchscore.Result, len(c.ood))
 	for i, d := range c.ood {
-		if oodRes[i], err = scoreData(ctx, clf, spec, d, true, bopts); err != nil {
+		if oodRes[i], err = scoreData(ctx, pool, spec, d, true, bopts); err != nil {
 			return err
 		}
 	}

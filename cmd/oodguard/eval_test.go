@@ -76,6 +76,30 @@ func TestCalibrateThenEval(t *testing.T) {
 			t.Error(err)
 		}
 	}
+
+	// Three sessions scoring at once give the same report as one (batches of 8, so that the
+	// workers share the 40 and 30 images).
+	scoresWith := func(workers string) string {
+		out := filepath.Join(dir, "report-workers"+workers)
+		if code, _, errOut := runCLI(t, "eval", "-model", model, "-calibration", cal, "-id", idTest, "-ood", oodImgs,
+			"-batch", "8", "-threads", "1", "-workers", workers, "-out", out); code != 0 {
+			t.Fatalf("eval -workers %s: exit %d\n%s", workers, code, errOut)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "report.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Scores json.RawMessage `json:"scores"`
+		}
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatal(err)
+		}
+		return string(r.Scores)
+	}
+	if one, three := scoresWith("1"), scoresWith("3"); one != three || len(one) < 100 {
+		t.Errorf("eval -workers 3 reported\n%s\nwhere -workers 1 reported\n%s", three, one)
+	}
 }
 
 func TestEvalBadInput(t *testing.T) {
@@ -112,6 +136,7 @@ func TestEvalBadInput(t *testing.T) {
 		{"unreadable image", []string{"eval", "-model", cnn, "-id", idTest, "-ood", broken, "-out", filepath.Join(dir, "r3")},
 			1, []string{"frame.jpg"}},
 		{"missing flags", []string{"eval", "-model", cnn}, 2, []string{"-id"}},
+		{"no workers", []string{"eval", "-model", cnn, "-id", idTest, "-ood", idTest, "-workers", "0"}, 2, []string{"-workers"}},
 		{"bad tpr", []string{"calibrate", "-model", cnn, "-data", idTest, "-tpr", "1.5"}, 2, []string{"-tpr"}},
 		{"unknown score", []string{"eval", "-model", cnn, "-id", idTest, "-ood", idTest, "-scores", "energy,odin2"}, 2, []string{"odin2"}},
 	} {

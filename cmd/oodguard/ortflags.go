@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/calibrate/batchscore"
 	ort "github.com/oodguard/oodguard/runtime"
 )
 
@@ -14,6 +15,7 @@ type ortFlags struct {
 	threads  int
 	provider string
 	fallback bool
+	workers  int // sessions scoring at once (registerWorkers)
 }
 
 func (f *ortFlags) register(fs *flag.FlagSet) {
@@ -21,6 +23,12 @@ func (f *ortFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.threads, "threads", 0, "ONNX Runtime intra-op threads (0: ONNX Runtime decides)")
 	fs.StringVar(&f.provider, "provider", "cpu", "execution provider: cpu, cuda or tensorrt")
 	fs.BoolVar(&f.fallback, "provider-fallback", false, "run on the CPU when the provider is not available")
+}
+
+// registerWorkers adds -workers, for the commands that score whole datasets.
+func (f *ortFlags) registerWorkers(fs *flag.FlagSet) {
+	fs.IntVar(&f.workers, "workers", 1, "sessions scoring batches at once, each with -threads intra-op threads and its own copy of the model "+
+		"(on a CPU, -workers N -threads 1 can beat -threads N; measure on your machine)")
 }
 
 // options loads ONNX Runtime and returns the session options the flags select.
@@ -56,4 +64,39 @@ func (f *ortFlags) open(model string, cal *calibrate.Calibration, calPath string
 		}
 	}
 	return clf, nil
+}
+
+// openPool opens the model once per -workers (the first session checked against the
+// calibration, as open does) and starts a scoring pool on the sessions for batches of batch
+// images. It returns the first session, the pool, and a function that closes them all.
+func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath string, batch int) (*ort.Classifier, *batchscore.Pool, func(), error) {
+	if f.workers < 1 {
+		return nil, nil, nil, usagef("-workers %d must be at least 1", f.workers)
+	}
+	var clfs []*ort.Classifier
+	closeAll := func() {
+		for _, c := range clfs {
+			c.Close()
+		}
+	}
+	for i := range f.workers {
+		var clf *ort.Classifier
+		var err error
+		if i == 0 {
+			clf, err = f.open(model, cal, calPath)
+		} else {
+			clf, err = f.open(model, nil, "")
+		}
+		if err != nil {
+			closeAll()
+			return nil, nil, nil, err
+		}
+		clfs = append(clfs, clf)
+	}
+	pool, err := batchscore.NewPool(clfs, batch)
+	if err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return clfs[0], pool, func() { pool.Close(); closeAll() }, nil
 }
