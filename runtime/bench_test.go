@@ -175,14 +175,13 @@ func BenchmarkRunAfterPause(b *testing.B) {
 		name    string
 		threads int
 	}{{"cnn28", 2}, {"resnet32", 2}, {"cnn28", 1}, {"resnet32", 1}} {
-		name, threads := c.name, c.threads
-		b.Run(fmt.Sprintf("%s/batch%d/threads%d", name, batch, threads), func(b *testing.B) {
-			c, err := ort.Open(runtimetest.Model(b, name+".onnx"), ort.Options{IntraOpThreads: threads, InterOpThreads: 1})
+		b.Run(fmt.Sprintf("%s/batch%d/threads%d", c.name, batch, c.threads), func(b *testing.B) {
+			clf, err := ort.Open(runtimetest.Model(b, c.name+".onnx"), ort.Options{IntraOpThreads: c.threads, InterOpThreads: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer c.Close()
-			r, err := c.NewRunner(batch)
+			defer clf.Close()
+			r, err := clf.NewRunner(batch)
 			if err != nil {
 				b.Fatal(err)
 			}

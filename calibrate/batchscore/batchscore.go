@@ -66,7 +66,7 @@ func (r *Result) Accuracy() (float64, bool) {
 // stops the run with an error naming it. Run is done with each sample before it reads the next,
 // so r may reuse its images (dataset.Options.ReuseImages).
 func Run(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r dataset.Reader, opts Options) (*Result, error) {
-	s, err := newScoring(ctx, []*ort.Classifier{clf}, spec, r, opts)
+	s, err := newScoring(ctx, clf, spec, r, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,9 +108,9 @@ type chunk struct {
 	pred   []int32
 }
 
-// newScoring checks the options against the sessions and the spec and returns the shared state
-// of one run, with the defaults filled in.
-func newScoring(ctx context.Context, clfs []*ort.Classifier, spec preprocess.Spec, r dataset.Reader, opts Options) (*scoring, error) {
+// newScoring checks the options against the model (clf, or any session of it) and the spec and
+// returns the shared state of one run, with the defaults filled in.
+func newScoring(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, r dataset.Reader, opts Options) (*scoring, error) {
 	if opts.Batch == 0 {
 		opts.Batch = 64
 	}
@@ -133,12 +133,10 @@ func newScoring(ctx context.Context, clfs []*ort.Classifier, spec preprocess.Spe
 		return nil, fmt.Errorf("batchscore: %w", err)
 	}
 	c, h, w := spec.Channels, spec.Height, spec.Width
-	for _, clf := range clfs {
-		if err := clf.CheckInput(c, h, w); err != nil {
-			return nil, fmt.Errorf("batchscore: preprocessing gives %dx%dx%d: %w", c, h, w, err)
-		}
+	if err := clf.CheckInput(c, h, w); err != nil {
+		return nil, fmt.Errorf("batchscore: preprocessing gives %dx%dx%d: %w", c, h, w, err)
 	}
-	return &scoring{ctx: ctx, r: r, pre: pre, opts: opts, funcs: funcs, k: clfs[0].Shape().Classes,
+	return &scoring{ctx: ctx, r: r, pre: pre, opts: opts, funcs: funcs, k: clf.Shape().Classes,
 		res: &Result{Scores: make([][]float64, len(funcs))}, pending: map[int]*chunk{}}, nil
 }
 

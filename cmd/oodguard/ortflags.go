@@ -66,8 +66,8 @@ func (f *ortFlags) open(model string, cal *calibrate.Calibration, calPath string
 	return clf, nil
 }
 
-// openPool opens the model once per -workers (the first session checked against the
-// calibration, as open does) and starts a scoring pool on the sessions for batches of batch
+// openPool opens the model once per -workers (each session checked against the calibration, as
+// open does) and starts a scoring pool on the sessions for batches of batch
 // images. It returns the first session, the pool, and a function that closes them all.
 func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath string, batch int) (*ort.Classifier, *batchscore.Pool, func(), error) {
 	if f.workers < 1 {
@@ -79,14 +79,8 @@ func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath st
 			c.Close()
 		}
 	}
-	for i := range f.workers {
-		var clf *ort.Classifier
-		var err error
-		if i == 0 {
-			clf, err = f.open(model, cal, calPath)
-		} else {
-			clf, err = f.open(model, nil, "")
-		}
+	for range f.workers {
+		clf, err := f.open(model, cal, calPath)
 		if err != nil {
 			closeAll()
 			return nil, nil, nil, err
