@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/oodguard/oodguard/device/preprocess"
@@ -17,8 +18,23 @@ import (
 // CalibrationFormat is the format version of calibration.json that this code writes and reads.
 const CalibrationFormat = 1
 
-// ErrWrongModel is returned when a calibration belongs to another model.
-var ErrWrongModel = errors.New("calibration is for another model")
+// Errors a calibration is checked against, for errors.Is.
+var (
+	// ErrWrongModel is returned when a calibration belongs to another model.
+	ErrWrongModel = errors.New("calibration is for another model")
+	// ErrMissingField is wrapped when calibration.json lacks a field that scoring needs, or
+	// holds null in it: JSON decoding would read it as zero (a threshold of 0 accepts every
+	// frame whose energy is positive, that is nearly all of them).
+	ErrMissingField = errors.New("missing or null, and it is required")
+)
+
+// requiredFields are the calibration.json fields that decide a frame's score and the decision
+// on it; each must be present and not null. score.temperature is required for energy only.
+var requiredFields = map[string][]string{
+	"":           {"format", "score", "threshold", "target_tpr", "model_sha256", "preprocess"},
+	"score":      {"kind"},
+	"preprocess": {"width", "height", "channels", "resize", "mean", "std", "layout"},
+}
 
 // Calibration is calibration.json: the threshold fitted on ID validation data and everything
 // needed to apply it the same way elsewhere (the daemon reads it; bundles carry it).
@@ -51,6 +67,9 @@ func (c *Calibration) Validate() error {
 	if err := c.Score.Validate(); err != nil {
 		return err
 	}
+	if c.Score.Kind == score.KindEnergy && c.Score.Temperature == 0 {
+		return fmt.Errorf("field \"score.temperature\": %w (energy needs its temperature T > 0)", ErrMissingField)
+	}
 	if math.IsNaN(c.Threshold) || math.IsInf(c.Threshold, 0) {
 		return fmt.Errorf("threshold %v is not a finite number", c.Threshold)
 	}
@@ -75,7 +94,8 @@ func (c *Calibration) CheckModel(sha256 string) error {
 	return nil
 }
 
-// ParseCalibration decodes and validates calibration.json bytes; unknown fields are errors.
+// ParseCalibration decodes and validates calibration.json bytes; unknown fields are errors, and
+// so are missing or null required fields (ErrMissingField, naming the field).
 func ParseCalibration(b []byte) (*Calibration, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -83,10 +103,56 @@ func ParseCalibration(b []byte) (*Calibration, error) {
 	if err := dec.Decode(&c); err != nil {
 		return nil, err
 	}
+	if err := checkRequired(b, c.Score.Kind); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// checkRequired returns an ErrMissingField error naming the first required field that b, which
+// decoded into a Calibration, lacks or holds null in. Keys match as encoding/json matches them,
+// ignoring case.
+func checkRequired(b []byte, kind score.Kind) error {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return err
+	}
+	for _, f := range requiredFields[""] {
+		if _, ok := lookup(top, f); !ok {
+			return fmt.Errorf("field %q: %w", f, ErrMissingField)
+		}
+	}
+	for _, obj := range []string{"score", "preprocess"} {
+		raw, _ := lookup(top, obj)
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("field %q: %w", obj, err)
+		}
+		fields := requiredFields[obj]
+		if obj == "score" && kind == score.KindEnergy {
+			fields = append(fields[:len(fields):len(fields)], "temperature")
+		}
+		for _, f := range fields {
+			if _, ok := lookup(m, f); !ok {
+				return fmt.Errorf("field %q: %w", obj+"."+f, ErrMissingField)
+			}
+		}
+	}
+	return nil
+}
+
+// lookup returns the value of a non-null key of m that matches name, ignoring case as
+// encoding/json does.
+func lookup(m map[string]json.RawMessage, name string) (json.RawMessage, bool) {
+	for k, v := range m {
+		if strings.EqualFold(k, name) && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			return v, true
+		}
+	}
+	return nil, false
 }
 
 // LoadCalibration reads and validates a calibration file; errors name the file.

@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -67,5 +68,76 @@ func TestCalibrationRejects(t *testing.T) {
 	}
 	if _, err := LoadCalibration(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestCalibrationRequiredFields: a field the score or the decision needs, missing or null, is an
+// error naming the file and the field, never a zero value (a threshold of 0 accepted nearly
+// every frame: energies are positive).
+func TestCalibrationRequiredFields(t *testing.T) {
+	good, err := json.Marshal(validCalibration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseCalibration(good); err != nil {
+		t.Fatalf("valid calibration: %v", err)
+	}
+	// The committed calibration, which make demo and the daemon's tests use, has them all.
+	if _, err := LoadCalibration(filepath.Join("..", "testdata", "models", "cnn28.calibration.json")); err != nil {
+		t.Error(err)
+	}
+	dir := t.TempDir()
+	for _, field := range []string{
+		"format", "score", "threshold", "target_tpr", "model_sha256", "preprocess",
+		"score.kind", "score.temperature",
+		"preprocess.width", "preprocess.height", "preprocess.channels", "preprocess.resize",
+		"preprocess.mean", "preprocess.std", "preprocess.layout",
+	} {
+		for _, how := range []string{"missing", "null"} {
+			var m map[string]any
+			if err := json.Unmarshal(good, &m); err != nil {
+				t.Fatal(err)
+			}
+			obj, key := m, field
+			if parent, child, ok := strings.Cut(field, "."); ok {
+				obj, key = m[parent].(map[string]any), child
+			}
+			if how == "missing" {
+				delete(obj, key)
+			} else {
+				obj[key] = nil
+			}
+			b, _ := json.Marshal(m)
+			p := filepath.Join(dir, how+"-"+field+".json")
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadCalibration(p)
+			if err == nil {
+				t.Errorf("%s %s: accepted", how, field)
+				continue
+			}
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), `"`+field+`"`) {
+				t.Errorf("%s %s: the error does not name the file and the field: %v", how, field, err)
+			}
+		}
+	}
+	// Keys match ignoring case, as encoding/json matches them; a null after a value is that value.
+	upper := strings.Replace(string(good), `"threshold"`, `"Threshold"`, 1)
+	if c, err := ParseCalibration([]byte(upper)); err != nil || c.Threshold != 4.5 {
+		t.Errorf("Threshold in capitals: %v", err)
+	}
+	// A score that needs no temperature needs no temperature field.
+	msp := validCalibration()
+	msp.Score = score.Spec{Kind: score.KindMSP}
+	b, _ := json.Marshal(msp)
+	if _, err := ParseCalibration(b); err != nil {
+		t.Errorf("msp without temperature: %v", err)
+	}
+	// A calibration whose energy temperature is 0 is not saved: read back it would be missing.
+	zeroT := validCalibration()
+	zeroT.Score.Temperature = 0
+	if err := zeroT.Save(filepath.Join(dir, "zero-t.json")); !errors.Is(err, ErrMissingField) {
+		t.Errorf("saving energy with T 0: %v", err)
 	}
 }

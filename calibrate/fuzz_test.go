@@ -1,6 +1,7 @@
 package calibrate
 
 import (
+	"bytes"
 	"encoding/json"
 	"image"
 	"testing"
@@ -20,10 +21,35 @@ func FuzzParseCalibration(f *testing.F) {
 	f.Add([]byte(`{"format": 1}`))
 	f.Add([]byte(`{"format": 1, "score": {"kind": "energy", "temperature": -1}}`))
 	f.Add([]byte(`[]`))
+	// Required fields missing or null (issue 15: a missing threshold was read as 0).
+	var m map[string]any
+	if err := json.Unmarshal(good, &m); err != nil {
+		f.Fatal(err)
+	}
+	for _, k := range []string{"threshold", "score", "preprocess", "model_sha256"} {
+		v := m[k]
+		delete(m, k)
+		b, _ := json.Marshal(m)
+		f.Add(b)
+		m[k] = nil
+		b, _ = json.Marshal(m)
+		f.Add(b)
+		m[k] = v
+	}
+	f.Add(bytes.Replace(good, []byte(`"temperature":1`), []byte(`"temperature":null`), 1))
+	f.Add(bytes.Replace(good, []byte(`"mean":[0.286]`), []byte(`"mean":null`), 1))
+	f.Add(bytes.Replace(good, []byte(`"kind":"energy"`), []byte(`"KIND":"energy","kind":null`), 1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := ParseCalibration(b)
 		if err != nil {
 			return
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			t.Fatalf("valid calibration that is not a JSON object: %q", b)
+		}
+		if _, ok := lookup(m, "threshold"); !ok {
+			t.Fatalf("valid calibration without a threshold: %q", b)
 		}
 		if _, err := c.Score.Func(); err != nil {
 			t.Fatalf("valid calibration with an unusable score %v: %v", c.Score, err)
