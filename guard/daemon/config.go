@@ -49,6 +49,11 @@ type SourceConfig struct {
 	Folder    source.FolderOptions    `yaml:"folder"`    // loop, fps, cache_bytes, jpeg_decoder
 	Camera    source.CameraConfig     `yaml:"camera"`    // device, format, width, height, fps, reopen_*, ...
 	Synthetic source.SyntheticOptions `yaml:"synthetic"` // width, height, gray, pattern, seed, frames, fps
+	// A source that cannot be opened (a camera not plugged in, a missing or empty folder) or
+	// that fails for good while running is reported offline and opened again after RetryMin,
+	// then twice as long after each failure, up to RetryMax.
+	RetryMin time.Duration `yaml:"retry_min"` // default 1s
+	RetryMax time.Duration `yaml:"retry_max"` // default 30s
 }
 
 // GuardConfig tunes decisions and alerts.
@@ -96,7 +101,7 @@ type LogConfig struct {
 // DefaultConfig returns the defaults every file is read over.
 func DefaultConfig() Config {
 	return Config{
-		Source:        SourceConfig{Type: "camera"},
+		Source:        SourceConfig{Type: "camera", RetryMin: time.Second, RetryMax: 30 * time.Second},
 		Guard:         GuardConfig{Debounce: 1, SendFrames: true, JPEGQuality: 85, StuckTimeout: 30 * time.Second},
 		MQTT:          mqtt.DefaultConfig(),
 		Outbox:        OutboxConfig{Dir: "/var/lib/oodguard/outbox"},
@@ -203,6 +208,12 @@ func (c *Config) Validate() error {
 	}
 	if err != nil {
 		return err
+	}
+	if c.Source.RetryMin < 10*time.Millisecond {
+		return fieldErr("source.retry_min", "%v is less than 10ms", c.Source.RetryMin)
+	}
+	if c.Source.RetryMax < c.Source.RetryMin {
+		return fieldErr("source.retry_max", "%v is less than source.retry_min %v", c.Source.RetryMax, c.Source.RetryMin)
 	}
 	if c.Guard.Debounce < 1 || c.Guard.Debounce > 1000 {
 		return fieldErr("guard.debounce", "%d is not between 1 and 1000", c.Guard.Debounce)

@@ -7,6 +7,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -49,7 +50,7 @@ type Daemon struct {
 	store   *ota.Store
 
 	updateCmds chan []byte
-	src        device.Source
+	src        *supervised
 	box        *outbox.Outbox
 	pub        *mqtt.Publisher
 	broker     *broker.Broker
@@ -120,9 +121,9 @@ func (d *Daemon) open(ctx context.Context) error {
 	d.log.Info("model loaded", zap.String("model", d.clf.Path()), zap.String("version", d.version),
 		zap.Stringer("score", d.cal.Score), zap.Float64("threshold", d.cal.Threshold))
 
-	if d.src, err = openSource(cfg.Source, d.log.Named("source")); err != nil {
-		return err
-	}
+	slog := d.log.Named("source")
+	d.src = newSupervised(sourceName(cfg.Source), func() (device.Source, error) { return openSource(cfg.Source, slog) },
+		cfg.Source.RetryMin, cfg.Source.RetryMax, slog, d.publishSourceStatus)
 	d.pipe = pipeline.New(pipeline.Config{
 		Device: cfg.DeviceID, RunID: event.NewRunID(), SendFrames: cfg.Guard.SendFrames, JPEGQuality: cfg.Guard.JPEGQuality,
 	}, d.src, d.model, d.pub, d.log.Named("pipeline"))
@@ -136,6 +137,17 @@ func (d *Daemon) open(ctx context.Context) error {
 		d.log.Info("serving /metrics and /healthz", zap.String("addr", ln.Addr().String()))
 	}
 	return nil
+}
+
+// publishSourceStatus queues the source's state, retained, on <prefix>/<device>/source.
+func (d *Daemon) publishSourceStatus(s SourceStatus) {
+	b, err := json.Marshal(s)
+	if err == nil {
+		err = d.pub.Queue(d.pub.Topics().Source(), b, true)
+	}
+	if err != nil {
+		d.log.Warn("source state not queued", zap.Error(err))
+	}
 }
 
 // loadModel opens a model and its calibration and checks that they belong together.

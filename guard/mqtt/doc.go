@@ -19,6 +19,11 @@
 //	                                     its event; the event's "frame" field names this topic.
 //	<prefix>/<device>/stats              periodic stats as JSON (guard/event.Stats), QoS 0, not
 //	                                     retained, not queued: dropped while disconnected.
+//	<prefix>/<device>/source             the frame source's state as JSON ({"state": "online" or
+//	                                     "offline", "source", "error", "since"}), retained, queued
+//	                                     in the outbox like alerts (guard/daemon.SourceStatus).
+//	<prefix>/<device>/ota/update         update commands (the device subscribes; see guard/daemon).
+//	<prefix>/<device>/ota/state          the update state as JSON, retained, queued.
 //
 // A subscriber for one device subscribes to "<prefix>/<device>/#"; for all devices,
 // "<prefix>/+/events" and "<prefix>/+/available".
@@ -54,6 +59,10 @@
 // #563), and race with publishes made during the reconnect; without it, a publish interrupted
 // by a connection loss is simply published again by the sender. OrderMatters stays at its
 // default: the client subscribes to nothing, so no message handler can block paho's router.
+// A broker that stays unreachable is logged at WARN from the second failed attempt on, then at
+// most every 30 s; Status tells whether the client is connected (the daemon's /healthz and
+// oodguard_mqtt_connected metric).
+//
 // Connection callbacks run in their own goroutines and only publish "online" and wake the
 // sender. Every wait on a token is bounded, and so is Disconnect (0.5 s quiesce).
 //

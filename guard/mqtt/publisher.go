@@ -2,8 +2,10 @@ package mqtt
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,8 @@ type Publisher struct {
 	// epoch grows at every connection loss and reconnect attempt, so that a publish waiting
 	// for its acknowledgement notices that its connection is gone.
 	epoch atomic.Uint64
+
+	conn connState // the connection as the events saw it; guarded by mu
 
 	mu       sync.Mutex
 	handlers []handler     // subscriptions made after every connection
@@ -112,6 +116,7 @@ func New(cfg Config, box *outbox.Outbox, log *zap.Logger) (*Publisher, error) {
 		SetWriteTimeout(cfg.PublishTimeout). // bounds a Publish that cannot hand its packet over
 		SetWill(p.topics.Available(), Offline, cfg.AlertQoS, true).
 		SetOnConnectHandler(p.onConnect).
+		SetConnectionAttemptHandler(p.onAttempt).
 		SetConnectionLostHandler(p.onConnectionLost).
 		SetReconnectingHandler(p.onReconnecting)
 	if cfg.Username != "" {
@@ -144,6 +149,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 		return errors.New("mqtt: publisher already started")
 	}
 	p.started = true
+	p.conn = connState{downSince: time.Now()}
 	sctx, stop := context.WithCancel(context.Background())
 	p.stop = stop
 	p.log.Info("connecting", zap.String("available", p.topics.Available()), zap.Int("queued", p.box.Len()))
@@ -279,7 +285,11 @@ func (p *Publisher) Queue(topic string, payload []byte, retained bool) error {
 // since a broker restart or the last will may have replaced it, subscribes the handlers, then
 // wakes the sender.
 func (p *Publisher) onConnect(c paho.Client) {
-	p.log.Info("connected")
+	p.mu.Lock()
+	down := time.Since(p.conn.downSince)
+	p.conn = connState{connected: true, since: time.Now()}
+	p.mu.Unlock()
+	p.log.Info("connected", zap.Duration("was_down", down.Round(time.Millisecond)))
 	p.mu.Lock()
 	hs := append([]handler(nil), p.handlers...)
 	p.mu.Unlock()
@@ -301,6 +311,9 @@ func (p *Publisher) onConnect(c paho.Client) {
 
 func (p *Publisher) onConnectionLost(_ paho.Client, err error) {
 	p.epoch.Add(1)
+	p.mu.Lock()
+	p.conn = connState{downSince: time.Now()}
+	p.mu.Unlock()
 	p.log.Warn("connection lost", zap.Error(err))
 	p.notifyChange()
 }
@@ -310,6 +323,55 @@ func (p *Publisher) onConnectionLost(_ paho.Client, err error) {
 func (p *Publisher) onReconnecting(paho.Client, *paho.ClientOptions) {
 	p.epoch.Add(1)
 	p.log.Debug("reconnecting")
+}
+
+// connState is what the Publisher knows of its connection.
+type connState struct {
+	connected bool
+	since     time.Time // connected: since when
+	downSince time.Time // not connected: since when
+	attempts  int       // connection attempts since the connection went down
+	warned    time.Time // last "unreachable" warning
+}
+
+// unreachableWarnEvery bounds how often a broker that stays unreachable is logged at WARN.
+const unreachableWarnEvery = 30 * time.Second
+
+// onAttempt is called by paho before every connection attempt, at start and on reconnects. A
+// second attempt while still down means the first failed: the broker is unreachable, which is
+// logged at WARN (then again at most every unreachableWarnEvery).
+func (p *Publisher) onAttempt(broker *url.URL, tlsCfg *tls.Config) *tls.Config {
+	p.mu.Lock()
+	p.conn.attempts++
+	c := p.conn
+	warn := !c.connected && c.attempts >= 2 && time.Since(c.warned) >= unreachableWarnEvery
+	if warn {
+		p.conn.warned = time.Now()
+	}
+	p.mu.Unlock()
+	if warn {
+		p.log.Warn("broker unreachable; still trying, alerts wait in the outbox",
+			zap.Int("attempts", c.attempts), zap.Duration("down_for", time.Since(c.downSince).Round(time.Millisecond)),
+			zap.Int("queued", p.box.Len()))
+	}
+	return tlsCfg
+}
+
+// ConnStatus is the Publisher's connection as of its last event.
+type ConnStatus struct {
+	Connected bool
+	Since     time.Time // when the connection came up, or went down (or the Publisher started)
+	Attempts  int       // connection attempts since it went down
+}
+
+// Status returns the connection's state.
+func (p *Publisher) Status() ConnStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn.connected {
+		return ConnStatus{Connected: true, Since: p.conn.since}
+	}
+	return ConnStatus{Since: p.conn.downSince, Attempts: p.conn.attempts}
 }
 
 // notifyChange wakes everyone waiting on the connection state.

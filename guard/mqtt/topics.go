@@ -20,6 +20,10 @@ func (t Topics) Frame(eventID string) string { return t.base + "/frames/" + even
 // Frames is the filter "<prefix>/<device>/frames/+" that matches every frame topic.
 func (t Topics) Frames() string { return t.base + "/frames/+" }
 
+// Source is "<prefix>/<device>/source": the frame source's state as JSON (online or offline,
+// and why), retained.
+func (t Topics) Source() string { return t.base + "/source" }
+
 // Stats is "<prefix>/<device>/stats": periodic stats as JSON.
 func (t Topics) Stats() string { return t.base + "/stats" }
 
