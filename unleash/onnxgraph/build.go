@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	onnx "github.com/gomlx/compute-onnx/support/protos"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph-building code reads as math
 	"github.com/gomlx/gomlx/core/tensors"
 	timages "github.com/gomlx/gomlx/core/tensors/images"
@@ -67,7 +68,7 @@ func (m *Model) Build(x *Node, values map[string]*Node, mode Mode) (logits *Node
 
 // BuildWith is Build with options.
 func (m *Model) BuildWith(x *Node, values map[string]*Node, opts Options) (logits *Node, updates []BNUpdate) {
-	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x}}
+	b := &builder{m: m, g: x.Graph(), values: values, mode: opts.Mode, opts: opts, env: map[string]*Node{m.Input: x}, known: map[string]*constant{}}
 	if x.Rank() != 4 || x.Shape().Dimensions[1] != m.Channels || x.Shape().Dimensions[2] != m.Height || x.Shape().Dimensions[3] != m.Width {
 		panicf("onnxgraph: input is %s, model takes [N,%d,%d,%d]", x.Shape(), m.Channels, m.Height, m.Width)
 	}
@@ -94,6 +95,7 @@ type builder struct {
 	mode    Mode
 	opts    Options
 	env     map[string]*Node
+	known   map[string]*constant // shape computations folded on the host (see fold.go)
 	updates []BNUpdate
 	node0   *onnx.NodeProto
 	zeros   []*Node // scalar zeros to add to the output (see convExplicit)
@@ -118,12 +120,15 @@ func (b *builder) in(i int) *Node {
 		b.env[name] = v
 		return v
 	}
-	c, ok := b.m.consts[name]
+	c, ok := b.known[name]
+	if !ok {
+		c, ok = b.m.consts[name]
+	}
 	if !ok {
 		b.fail("input %q is not computed before this node", name)
 	}
 	var v *Node
-	if c.f32 != nil {
+	if !c.ints {
 		v = ConstTensor(b.g, tensors.FromFlatDataAndDimensions(c.f32, c.dims...))
 	} else {
 		v = ConstTensor(b.g, tensors.FromFlatDataAndDimensions(c.i64, c.dims...))
@@ -141,9 +146,9 @@ func (b *builder) has(i int) bool {
 // constInts returns input i, which must be a constant integer tensor.
 func (b *builder) constInts(i int) []int64 {
 	name := b.node0.GetInput()[i]
-	c, ok := b.m.consts[name]
-	if !ok || c.i64 == nil {
-		b.fail("input %q must be a constant integer tensor (computed shapes are not supported)", name)
+	c, ok := b.knownInt(name)
+	if !ok {
+		b.fail("input %q must be a constant integer tensor or a shape computation", name)
 	}
 	return c.i64
 }
@@ -162,11 +167,47 @@ func (b *builder) set(v *Node) {
 
 func (b *builder) node(n *onnx.NodeProto) {
 	b.node0 = n
+	if b.fold() {
+		return
+	}
 	switch n.GetOpType() {
 	case "Constant":
 		// Already in m.consts.
 	case "Identity", "Dropout":
 		b.set(b.in(0))
+	case "Cast":
+		if to := attrInt(n, "to", 0); to != int(onnx.TensorProto_FLOAT) {
+			b.fail("cast of a computed tensor to %s is not supported", onnx.TensorProto_DataType(to))
+		}
+		b.set(ConvertDType(b.in(0), dtypes.Float32))
+	case "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu":
+		b.set(b.activation())
+	case "GlobalMaxPool":
+		x := b.in(0)
+		axes := make([]int, x.Rank()-2)
+		for i := range axes {
+			axes[i] = i + 2
+		}
+		b.set(ReduceAndKeep(x, ReduceMax, axes...))
+	case "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum":
+		b.set(b.reduce())
+	case "Concat":
+		b.set(b.concat())
+	case "Split":
+		b.split()
+	case "Slice":
+		b.set(b.slice())
+	case "Transpose":
+		b.set(b.transpose())
+	case "Unsqueeze", "Squeeze":
+		x := b.in(0)
+		axes := attrInts(n, "axes")
+		if b.has(1) {
+			axes = toInts(b.constInts(1))
+		}
+		b.set(Reshape(x, b.squeezeDims(x.Shape().Dimensions, axes, n.GetOpType() == "Unsqueeze")...))
+	case "Gather", "Shape":
+		b.fail("only shape computations on known integers are supported")
 	case "Relu":
 		x := b.in(0)
 		// x * [x > 0]: the gradient at 0 is 0, as in PyTorch (Max's would be 1), and both the
@@ -331,16 +372,17 @@ func (b *builder) conv() *Node {
 	if x.Rank() < 3 || w.Rank() != x.Rank() {
 		b.fail("input %s and weight %s: want [N,C,spatial...] and [M,C,kernel...]", x.Shape(), w.Shape())
 	}
-	if g := attrInt(n, "group", 1); g != 1 {
-		b.fail("group=%d: only group=1 convolutions are supported", g)
+	groups := attrInt(n, "group", 1)
+	if groups < 1 || w.Shape().Dimensions[0]%groups != 0 {
+		b.fail("group=%d for a weight %s", groups, w.Shape())
 	}
 	k := x.Rank() - 2
 	kernel := w.Shape().Dimensions[2:]
 	if ks := attrInts(n, "kernel_shape"); ks != nil && !equalInts(ks, kernel) {
 		b.fail("kernel_shape %v does not match the weight %s", ks, w.Shape())
 	}
-	if x.Shape().Dimensions[1] != w.Shape().Dimensions[1] {
-		b.fail("input has %d channels, weight %s wants %d", x.Shape().Dimensions[1], w.Shape(), w.Shape().Dimensions[1])
+	if x.Shape().Dimensions[1] != groups*w.Shape().Dimensions[1] {
+		b.fail("input has %d channels, weight %s in %d groups wants %d", x.Shape().Dimensions[1], w.Shape(), groups, groups*w.Shape().Dimensions[1])
 	}
 	strides := attrInts(n, "strides")
 	if strides == nil {
@@ -357,16 +399,19 @@ func (b *builder) conv() *Node {
 	w, pads = oddKernel(w, kernel, dilations, pads)
 	strided := !equalInts(strides, onesInts(k))
 	var y *Node
-	if b.opts.ExplicitConvGradients && explicitConvFits(x.Shape().Dimensions[2:], w.Shape().Dimensions[2:], strides, dilations, pads) {
+	// Grouped convolutions always take the explicit gradients where they fit: GoMLX
+	// differentiates them with one convolution per group.
+	if (b.opts.ExplicitConvGradients || groups > 1) && explicitConvFits(x.Shape().Dimensions[2:], w.Shape().Dimensions[2:], strides, dilations, pads) {
 		var zero *Node
-		y, zero = convExplicit(x, w, strides, pads)
+		y, zero = convExplicit(x, w, strides, pads, groups)
 		b.zeros = append(b.zeros, zero)
 	} else if strided && b.opts.SubsampleStrided {
-		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).DilationPerAxis(dilations...).PaddingPerDim(pads).Done()
+		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).DilationPerAxis(dilations...).PaddingPerDim(pads).
+			ChannelGroupCount(groups).Done()
 		y = subsample(y, strides)
 	} else {
 		y = Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
-			DilationPerAxis(dilations...).PaddingPerDim(pads).Done()
+			DilationPerAxis(dilations...).PaddingPerDim(pads).ChannelGroupCount(groups).Done()
 	}
 	if b.has(2) {
 		bias := b.in(2)
@@ -665,7 +710,12 @@ func (b *builder) matmul() *Node {
 
 func (b *builder) reshape() *Node {
 	x := b.in(0)
-	spec := b.constInts(1)
+	return Reshape(x, b.reshapeDims(x.Shape().Dimensions, b.constInts(1))...)
+}
+
+// reshapeDims resolves a Reshape's target shape spec (0 copies a dimension unless allowzero, -1
+// is inferred) for an input of dimensions in.
+func (b *builder) reshapeDims(in []int, spec []int64) []int {
 	allowZero := attrInt(b.node0, "allowzero", 0) != 0
 	dims := make([]int, len(spec))
 	infer := -1
@@ -673,10 +723,10 @@ func (b *builder) reshape() *Node {
 	for i, s := range spec {
 		switch {
 		case s == 0 && !allowZero:
-			if i >= x.Rank() {
-				b.fail("shape %v copies dimension %d of a rank-%d input", spec, i, x.Rank())
+			if i >= len(in) {
+				b.fail("shape %v copies dimension %d of a rank-%d input", spec, i, len(in))
 			}
-			dims[i] = x.Shape().Dimensions[i]
+			dims[i] = in[i]
 		case s == -1:
 			if infer >= 0 {
 				b.fail("shape %v has more than one -1", spec)
@@ -690,16 +740,19 @@ func (b *builder) reshape() *Node {
 		}
 		known *= dims[i]
 	}
-	size := x.Shape().Size()
+	size := 1
+	for _, d := range in {
+		size *= d
+	}
 	if infer >= 0 {
 		if known == 0 || size%known != 0 {
-			b.fail("cannot reshape %s to %v", x.Shape(), spec)
+			b.fail("cannot reshape %v to %v", in, spec)
 		}
 		dims[infer] = size / known
 	} else if known != size {
-		b.fail("cannot reshape %s to %v", x.Shape(), spec)
+		b.fail("cannot reshape %v to %v", in, spec)
 	}
-	return Reshape(x, dims...)
+	return dims
 }
 
 func (b *builder) pad() *Node {

@@ -95,17 +95,48 @@ func (e *explicitGrad) output(y *Node) *Node {
 // convExplicit is the 2-D convolution of x [N,C,H,W] by w [O,C,kh,kw] with strides and pads,
 // whose gradients are computed as described above. The caller must add the returned scalar
 // zero to the model's output.
-func convExplicit(x, w *Node, strides []int, pads [][2]int) (y, zero *Node) {
+//
+// With groups > 1 (grouped and depthwise convolutions) the kernel gradient is one batched
+// product per kernel tap (groupedKernelGradient), and the input gradient, strided or not, is
+// computed by phases as a grouped convolution.
+func convExplicit(x, w *Node, strides []int, pads [][2]int, groups int) (y, zero *Node) {
 	var e explicitGrad
-	e.input(w, func(dy *Node) *Node { return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads) })
+	e.input(w, func(dy *Node) *Node {
+		if groups > 1 {
+			return groupedKernelGradient(x, dy, w.Shape().Dimensions, strides, pads, groups)
+		}
+		return kernelGradient(x, dy, w.Shape().Dimensions, strides, pads)
+	})
 	xIn := x
-	if strides[0] != 1 || strides[1] != 1 {
-		e.input(x, func(dy *Node) *Node { return stridedInputGradient(dy, w, x.Shape().Dimensions, strides, pads) })
+	if strides[0] != 1 || strides[1] != 1 || groups > 1 {
+		e.input(x, func(dy *Node) *Node { return stridedInputGradient(dy, w, x.Shape().Dimensions, strides, pads, groups) })
 		xIn = StopGradient(x)
 	}
 	y = Convolve(xIn, StopGradient(w)).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(strides...).
-		PaddingPerDim(pads).Done()
+		PaddingPerDim(pads).ChannelGroupCount(groups).Done()
 	return e.output(y), e.zero
+}
+
+// groupedKernelGradient returns dL/dw [O,C/G,kh,kw] of a convolution in G groups: per kernel
+// tap, one product batched over the groups of dy as [G, O/G, N*Ho*Wo] and the input pixels the
+// tap sees as [G, C/G, N*Ho*Wo].
+func groupedKernelGradient(x, dy *Node, wDims, strides []int, pads [][2]int, groups int) *Node {
+	o, cg, kh, kw := wDims[0], wDims[1], wDims[2], wDims[3]
+	d := dy.Shape().Dimensions
+	n, ho, wo := d[0], d[2], d[3]
+	m := n * ho * wo
+	xc := padHW(TransposeAllDims(x, 1, 0, 2, 3), 2, pads) // [C, N, Hp, Wp]
+	dyg := Reshape(TransposeAllDims(dy, 1, 0, 2, 3), groups, o/groups, m)
+	taps := make([]*Node, 0, kh*kw)
+	for i := range kh {
+		for j := range kw {
+			tap := Slice(xc, AxisRange(), AxisRange(), AxisRange(i, i+strides[0]*(ho-1)+1).Stride(strides[0]),
+				AxisRange(j, j+strides[1]*(wo-1)+1).Stride(strides[1]))
+			g := DotGeneral(dyg, []int{2}, []int{0}, Reshape(tap, groups, cg, m), []int{2}, []int{0}) // [G, O/G, C/G]
+			taps = append(taps, Reshape(g, o, cg, 1))
+		}
+	}
+	return Reshape(Concatenate(taps, 2), o, cg, kh, kw)
 }
 
 // tie returns a scalar zero computed from n: 0 times its first element. Added to the loss, it
@@ -322,7 +353,10 @@ func axisPhases(in, out, k, s, p int) []axisPhase {
 // products with 0/1 matrices along the columns and an edge pad and reshape along the rows, all
 // exact. (Convolving dy with zeros inserted between its pixels gives the same numbers with
 // stride² the work.)
-func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Node {
+//
+// A convolution in groups > 1 has a grouped input gradient: the kernel taps of each group, with
+// their channel axes swapped, form the kernel of a grouped convolution of dy.
+func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int, groups int) *Node {
 	g := dy.Graph()
 	d := dy.Shape().Dimensions
 	n, ho, wo := d[0], d[2], d[3]
@@ -347,9 +381,10 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Nod
 			}
 			sub := Slice(w, AxisRange(), AxisRange(), AxisRange(rp.q, rp.q+sh*(rp.taps-1)+1).Stride(sh),
 				AxisRange(cp.q, cp.q+sw*(cp.taps-1)+1).Stride(sw))
-			wt := Reverse(TransposeAllDims(sub, 1, 0, 2, 3), 2, 3) // [C,O,taps,taps], flipped
+			wt := Reverse(swapGroupedChannels(sub, groups), 2, 3) // [C,O/G,taps,taps], flipped
 			ph := Convolve(u, wt).ChannelsAxis(timages.ChannelsFirst).
-				PaddingPerDim([][2]int{{max(0, rp.start), max(0, rp.end)}, {max(0, cp.start), max(0, cp.end)}}).Done()
+				PaddingPerDim([][2]int{{max(0, rp.start), max(0, rp.end)}, {max(0, cp.start), max(0, cp.end)}}).
+				ChannelGroupCount(groups).Done()
 			// Columns m of this phase go to s*m + r': a product with a 0/1 matrix.
 			if sw > 1 {
 				sel := make([]float32, cp.count*wd)
@@ -382,4 +417,17 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int) *Nod
 		return x // a Slice that keeps everything would still copy it
 	}
 	return Slice(x, AxisRange(), AxisRange(), AxisRange(0, h), AxisRange())
+}
+
+// swapGroupedChannels turns a kernel [O, C/G, kh, kw] of a convolution in G groups into the
+// kernel [C, O/G, kh, kw] of the grouped convolution that runs it backwards: within each group,
+// the input and output channel axes swapped.
+func swapGroupedChannels(w *Node, groups int) *Node {
+	d := w.Shape().Dimensions
+	if groups == 1 {
+		return TransposeAllDims(w, 1, 0, 2, 3)
+	}
+	o, cg, kh, kw := d[0], d[1], d[2], d[3]
+	g := Reshape(w, groups, o/groups, cg, kh, kw)
+	return Reshape(TransposeAllDims(g, 0, 2, 1, 3, 4), groups*cg, o/groups, kh, kw)
 }

@@ -17,33 +17,45 @@ import (
 // GoMLX's own on the pure-Go backend, which runs the input-dilated convolution of a strided
 // convolution's gradient natively, for strides 1 to 3, square and oblong kernels and inputs, and
 // symmetric and lopsided pads (kernels made odd as the importer does); and runs them on the ONNX Runtime backend too, where GoMLX's own
-// cannot run for strided convolutions. The loss is sum(conv(x, w) * r) with random r.
+// cannot run for strided convolutions. The loss is sum(conv(x, w) * r) with random r. Grouped
+// and depthwise convolutions (groups > 1) are checked against one ungrouped convolution per group,
+// concatenated, differentiated by GoMLX.
 func TestExplicitConvGradients(t *testing.T) {
 	backends := bothBackends(t)
 	for _, c := range []struct {
 		x, w    [4]int
 		strides []int
 		pads    [][2]int
+		groups  int
 	}{
-		{[4]int{2, 3, 7, 7}, [4]int{4, 3, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{2, 3, 8, 8}, [4]int{4, 3, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{2, 3, 7, 7}, [4]int{4, 3, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{2, 3, 9, 8}, [4]int{5, 3, 1, 1}, []int{2, 2}, [][2]int{{0, 0}, {0, 0}}},
-		{[4]int{2, 3, 10, 9}, [4]int{4, 3, 5, 3}, []int{3, 2}, [][2]int{{2, 1}, {0, 2}}},
-		{[4]int{1, 2, 6, 6}, [4]int{3, 2, 3, 3}, []int{2, 2}, [][2]int{{0, 0}, {1, 1}}},
-		{[4]int{2, 2, 6, 5}, [4]int{3, 2, 2, 2}, []int{2, 1}, [][2]int{{0, 0}, {0, 1}}},
-		{[4]int{1, 2, 5, 5}, [4]int{2, 2, 3, 3}, []int{1, 1}, [][2]int{{0, 2}, {2, 0}}},
-		{[4]int{1, 2, 3, 3}, [4]int{2, 2, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{1, 2, 9, 10}, [4]int{3, 2, 3, 3}, []int{4, 3}, [][2]int{{0, 0}, {0, 0}}},
-		{[4]int{2, 3, 5, 6}, [4]int{2, 3, 1, 1}, []int{3, 3}, [][2]int{{0, 0}, {0, 0}}},
+		{[4]int{2, 3, 7, 7}, [4]int{4, 3, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{2, 3, 8, 8}, [4]int{4, 3, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{2, 3, 7, 7}, [4]int{4, 3, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{2, 3, 9, 8}, [4]int{5, 3, 1, 1}, []int{2, 2}, [][2]int{{0, 0}, {0, 0}}, 1},
+		{[4]int{2, 3, 10, 9}, [4]int{4, 3, 5, 3}, []int{3, 2}, [][2]int{{2, 1}, {0, 2}}, 1},
+		{[4]int{1, 2, 6, 6}, [4]int{3, 2, 3, 3}, []int{2, 2}, [][2]int{{0, 0}, {1, 1}}, 1},
+		{[4]int{2, 2, 6, 5}, [4]int{3, 2, 2, 2}, []int{2, 1}, [][2]int{{0, 0}, {0, 1}}, 1},
+		{[4]int{1, 2, 5, 5}, [4]int{2, 2, 3, 3}, []int{1, 1}, [][2]int{{0, 2}, {2, 0}}, 1},
+		{[4]int{1, 2, 3, 3}, [4]int{2, 2, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{1, 2, 9, 10}, [4]int{3, 2, 3, 3}, []int{4, 3}, [][2]int{{0, 0}, {0, 0}}, 1},
+		{[4]int{2, 3, 5, 6}, [4]int{2, 3, 1, 1}, []int{3, 3}, [][2]int{{0, 0}, {0, 0}}, 1},
 		// By kernel rows (kernelGradientByRows): row stride 2, and an even kernel with lopsided pads.
-		{[4]int{2, 4, 7, 6}, [4]int{4, 4, 3, 3}, []int{2, 1}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{1, 4, 6, 5}, [4]int{2, 4, 2, 2}, []int{1, 1}, [][2]int{{0, 1}, {1, 0}}},
+		{[4]int{2, 4, 7, 6}, [4]int{4, 4, 3, 3}, []int{2, 1}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{1, 4, 6, 5}, [4]int{2, 4, 2, 2}, []int{1, 1}, [][2]int{{0, 1}, {1, 0}}, 1},
 		// By one im2col product (kernelGradientIm2col): one input channel, strided and lopsided.
-		{[4]int{2, 1, 7, 6}, [4]int{8, 1, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}},
-		{[4]int{2, 1, 9, 8}, [4]int{8, 1, 3, 2}, []int{2, 1}, [][2]int{{2, 0}, {0, 1}}},
+		{[4]int{2, 1, 7, 6}, [4]int{8, 1, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, 1},
+		{[4]int{2, 1, 9, 8}, [4]int{8, 1, 3, 2}, []int{2, 1}, [][2]int{{2, 0}, {0, 1}}, 1},
+		// Grouped (groupedKernelGradient, grouped phases): two groups, and depthwise with a
+		// channel multiplier of 1 and 2, stride 1 and 2, a 5x5 kernel and an even one.
+		{[4]int{2, 4, 7, 7}, [4]int{6, 2, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, 2},
+		{[4]int{2, 4, 8, 7}, [4]int{6, 2, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, 2},
+		{[4]int{2, 5, 7, 7}, [4]int{5, 1, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, 5},
+		{[4]int{2, 5, 8, 8}, [4]int{5, 1, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, 5},
+		{[4]int{2, 3, 9, 9}, [4]int{6, 1, 5, 5}, []int{2, 2}, [][2]int{{2, 2}, {2, 2}}, 3},
+		{[4]int{1, 4, 6, 6}, [4]int{4, 1, 2, 2}, []int{1, 1}, [][2]int{{0, 1}, {1, 0}}, 4},
 	} {
-		name := fmt.Sprintf("x%v-w%v-s%v-p%v", c.x, c.w, c.strides, c.pads)
+		groups := max(c.groups, 1)
+		name := fmt.Sprintf("x%v-w%v-s%v-p%v-g%d", c.x, c.w, c.strides, c.pads, groups)
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
 			type array struct {
@@ -69,11 +81,24 @@ func TestExplicitConvGradients(t *testing.T) {
 					// of even kernels is shifted by a pixel).
 					kw, pads := onnxgraph.OddKernel(w, c.w[2:], []int{1, 1}, c.pads)
 					var y, zero *graph.Node
-					if explicit {
-						y, zero = onnxgraph.ConvExplicit(x, kw, c.strides, pads)
-					} else {
-						y = graph.Convolve(x, kw).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(c.strides...).
+					conv := func(x, w *graph.Node) *graph.Node {
+						return graph.Convolve(x, w).ChannelsAxis(timages.ChannelsFirst).StridePerAxis(c.strides...).
 							PaddingPerDim(pads).Done()
+					}
+					switch {
+					case explicit:
+						y, zero = onnxgraph.ConvExplicit(x, kw, c.strides, pads, groups)
+					case groups == 1:
+						y = conv(x, kw)
+					default:
+						cg, og := c.x[1]/groups, c.w[0]/groups
+						var ys []*graph.Node
+						for g := range groups {
+							xg := graph.Slice(x, graph.AxisRange(), graph.AxisRange(g*cg, (g+1)*cg))
+							wg := graph.Slice(kw, graph.AxisRange(g*og, (g+1)*og))
+							ys = append(ys, conv(xg, wg))
+						}
+						y = graph.Concatenate(ys, 1)
 					}
 					loss := graph.ReduceAllSum(graph.Mul(y, r))
 					if zero != nil {

@@ -1,12 +1,15 @@
 // Package onnxgraph imports an ONNX image classifier into a GoMLX graph and writes changed weights
 // back into the ONNX file.
 //
-// It knows the ops that small PyTorch-exported CNNs use: Conv (groups 1), BatchNormalization
-// (inference with running stats, and training with batch statistics), Relu, MaxPool,
-// AveragePool, GlobalAveragePool, Flatten, Gemm, MatMul, Add, Sub, Mul, Div, Reshape, Pad
-// (constant), Identity, Dropout (inference) and Constant. Any other op is refused by Parse with
-// an error naming the op and the node. Shape-computing subgraphs (Shape, Gather, Concat, ...) are
-// not supported: Reshape and Pad must take constant shapes.
+// It knows the ops that PyTorch-exported CNNs use (the list is Supported): convolutions (grouped
+// and depthwise included), BatchNormalization (inference with running stats, and training with
+// batch statistics), the activations of the common families (Relu, Clip as ReLU6, Sigmoid,
+// HardSigmoid, HardSwish, Tanh, LeakyRelu), pooling and the reductions used as pooling, Gemm and
+// MatMul, elementwise arithmetic with broadcasting, and the tensor plumbing (Concat, Split,
+// Slice, Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Pad). Shape-computing subgraphs
+// (Shape, Gather, Cast, Unsqueeze, Concat, ... of integers) are evaluated while the graph is built,
+// when every image size is known. Parse refuses a model that uses anything else with one error
+// (*UnsupportedError) that lists every unsupported op, how often it occurs and its first node.
 //
 // Float initializers in weight positions become parameters (see Param); everything else in the
 // file is kept as it is, and Write replaces only the initializers it is given.
@@ -17,6 +20,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 
 	onnx "github.com/gomlx/compute-onnx/support/protos"
 	"google.golang.org/protobuf/proto"
@@ -100,7 +104,8 @@ type Model struct {
 type constant struct {
 	dims []int
 	f32  []float32 // float tensors
-	i64  []int64   // integer tensors
+	i64  []int64   // integer and boolean tensors (booleans as 0 and 1)
+	ints bool      // an integer or boolean tensor (i64 may be empty)
 }
 
 func (c *constant) size() int {
@@ -124,10 +129,14 @@ func Load(path string) (*Model, error) {
 	return m, nil
 }
 
-// Supported lists the ops Parse accepts.
+// Supported lists the ops Parse accepts. Shape and Gather, and Cast to a type other than float,
+// are accepted only where they compute shapes: on constants and on the outputs of Shape.
 var Supported = []string{
-	"Conv", "BatchNormalization", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten",
-	"Gemm", "MatMul", "Add", "Sub", "Mul", "Div", "Reshape", "Pad", "Identity", "Dropout", "Constant",
+	"Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
+	"LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+	"ReduceMax", "ReduceMin", "ReduceSum", "Flatten", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div",
+	"Reshape", "Pad", "Concat", "Split", "Slice", "Transpose", "Squeeze", "Unsqueeze", "Identity",
+	"Dropout", "Constant", "Shape", "Gather", "Cast",
 }
 
 func supported(op string) bool {
@@ -137,6 +146,72 @@ func supported(op string) bool {
 		}
 	}
 	return false
+}
+
+// UnsupportedError lists what the importer cannot build in a model: every unsupported op, with
+// how often it occurs and the first node that uses it.
+type UnsupportedError struct {
+	Ops []UnsupportedOp
+}
+
+// UnsupportedOp is one op type the importer cannot build (or cannot build in the way the model
+// uses it, as Reason says).
+type UnsupportedOp struct {
+	Op        string // op type, "domain:op" outside the default domain
+	Reason    string // empty when the op is not supported at all
+	Count     int    // nodes
+	FirstNode string // the first such node's name (its first output when unnamed)
+}
+
+func (e *UnsupportedError) Error() string {
+	var sb strings.Builder
+	nodes := 0
+	for _, o := range e.Ops {
+		nodes += o.Count
+	}
+	fmt.Fprintf(&sb, "%d unsupported op", len(e.Ops))
+	if len(e.Ops) != 1 {
+		sb.WriteString("s")
+	}
+	fmt.Fprintf(&sb, " (%d node", nodes)
+	if nodes != 1 {
+		sb.WriteString("s")
+	}
+	sb.WriteString("): ")
+	for i, o := range e.Ops {
+		if i > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(o.Op)
+		if o.Reason != "" {
+			fmt.Fprintf(&sb, " %s", o.Reason)
+		}
+		if o.Count == 1 {
+			fmt.Fprintf(&sb, " x1 (node %q)", o.FirstNode)
+		} else {
+			fmt.Fprintf(&sb, " x%d (first node %q)", o.Count, o.FirstNode)
+		}
+	}
+	return sb.String()
+}
+
+// unsupportedOps collects the refusals of a model, in the order they first occur.
+type unsupportedOps struct {
+	ops   []UnsupportedOp
+	index map[string]int
+}
+
+func (u *unsupportedOps) add(n *onnx.NodeProto, op, reason string) {
+	key := op + "\x00" + reason
+	if i, ok := u.index[key]; ok {
+		u.ops[i].Count++
+		return
+	}
+	if u.index == nil {
+		u.index = map[string]int{}
+	}
+	u.index[key] = len(u.ops)
+	u.ops = append(u.ops, UnsupportedOp{Op: op, Reason: reason, Count: 1, FirstNode: nodeName(n)})
 }
 
 // Parse parses a serialized ONNX model. It checks that the model is an image classifier it can
@@ -183,17 +258,14 @@ func Parse(data []byte) (*Model, error) {
 	}
 
 	for _, n := range m.nodes {
-		if n.GetDomain() != "" && n.GetDomain() != "ai.onnx" {
-			return nil, fmt.Errorf("node %q: op %s of domain %q is not supported", nodeName(n), n.GetOpType(), n.GetDomain())
-		}
-		if !supported(n.GetOpType()) {
-			return nil, fmt.Errorf("node %q: op %s is not supported (supported: %v)", nodeName(n), n.GetOpType(), Supported)
-		}
-		if n.GetOpType() == "Constant" {
+		if n.GetOpType() == "Constant" && (n.GetDomain() == "" || n.GetDomain() == "ai.onnx") {
 			if err := m.addConstantNode(n); err != nil {
 				return nil, fmt.Errorf("node %q: %w", nodeName(n), err)
 			}
 		}
+	}
+	if u := m.unsupported(); len(u.ops) > 0 {
+		return nil, &UnsupportedError{Ops: u.ops}
 	}
 	if err := m.findParams(); err != nil {
 		return nil, err
@@ -252,10 +324,10 @@ func (m *Model) addConstantNode(n *onnx.NodeProto) error {
 			m.consts[n.GetOutput()[0]] = &constant{dims: []int{len(a.GetFloats())}, f32: a.GetFloats()}
 			return nil
 		case "value_int":
-			m.consts[n.GetOutput()[0]] = &constant{i64: []int64{a.GetI()}}
+			m.consts[n.GetOutput()[0]] = &constant{i64: []int64{a.GetI()}, ints: true}
 			return nil
 		case "value_ints":
-			m.consts[n.GetOutput()[0]] = &constant{dims: []int{len(a.GetInts())}, i64: a.GetInts()}
+			m.consts[n.GetOutput()[0]] = &constant{dims: []int{len(a.GetInts())}, i64: append([]int64{}, a.GetInts()...), ints: true}
 			return nil
 		}
 	}
@@ -411,6 +483,7 @@ func decodeTensor(t *onnx.TensorProto) (*constant, error) {
 			c.f32 = append([]float32(nil), t.GetFloatData()...)
 		}
 	case onnx.TensorProto_INT64:
+		c.ints = true
 		if len(raw) > 0 {
 			if len(raw) != 8*n {
 				return nil, fmt.Errorf("%d raw bytes for %d int64", len(raw), n)
@@ -423,9 +496,10 @@ func decodeTensor(t *onnx.TensorProto) (*constant, error) {
 			if len(t.GetInt64Data()) != n {
 				return nil, fmt.Errorf("%d int64 values for %d", len(t.GetInt64Data()), n)
 			}
-			c.i64 = append([]int64(nil), t.GetInt64Data()...)
+			c.i64 = append([]int64{}, t.GetInt64Data()...)
 		}
 	case onnx.TensorProto_INT32:
+		c.ints = true
 		if len(raw) > 0 {
 			if len(raw) != 4*n {
 				return nil, fmt.Errorf("%d raw bytes for %d int32", len(raw), n)
@@ -435,10 +509,36 @@ func decodeTensor(t *onnx.TensorProto) (*constant, error) {
 				c.i64[i] = int64(int32(binary.LittleEndian.Uint32(raw[4*i:])))
 			}
 		} else {
+			if len(t.GetInt32Data()) != n {
+				return nil, fmt.Errorf("%d int32 values for %d", len(t.GetInt32Data()), n)
+			}
 			c.i64 = make([]int64, n)
 			for i, v := range t.GetInt32Data() {
 				c.i64[i] = int64(v)
 			}
+		}
+	case onnx.TensorProto_BOOL:
+		// Booleans are stored one byte each in raw data, or as int32 values.
+		c.ints = true
+		c.i64 = make([]int64, n)
+		switch {
+		case len(raw) > 0:
+			if len(raw) != n {
+				return nil, fmt.Errorf("%d raw bytes for %d booleans", len(raw), n)
+			}
+			for i, v := range raw {
+				if v != 0 {
+					c.i64[i] = 1
+				}
+			}
+		case len(t.GetInt32Data()) == n:
+			for i, v := range t.GetInt32Data() {
+				if v != 0 {
+					c.i64[i] = 1
+				}
+			}
+		default:
+			return nil, fmt.Errorf("%d boolean values for %d", len(t.GetInt32Data()), n)
 		}
 	default:
 		return nil, fmt.Errorf("data type %s is not supported", onnx.TensorProto_DataType(t.GetDataType()))

@@ -2,6 +2,8 @@ package onnxgraph_test
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -179,13 +181,24 @@ func TestParamsFound(t *testing.T) {
 	}
 }
 
+// renameOps renames every op type from to the same-length to in a serialized model (the op type
+// is a length-prefixed string in each node, so the file stays valid), and returns the count.
+func renameOps(t *testing.T, data []byte, from, to string) ([]byte, int) {
+	t.Helper()
+	if len(from) != len(to) || len(from) > 127 {
+		t.Fatalf("rename %q to %q: lengths differ", from, to)
+	}
+	pat := append([]byte{0x22, byte(len(from))}, from...)
+	n := bytes.Count(data, pat)
+	return bytes.ReplaceAll(data, pat, append([]byte{0x22, byte(len(to))}, to...)), n
+}
+
 func TestUnsupportedOpNamesOpAndNode(t *testing.T) {
 	data, err := os.ReadFile(modelPath(t, "cnn28.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Rename the op type "Relu" of the first Relu node to "Selu" in the serialized bytes: the op
-	// type is a length-prefixed string in the node, so the file stays valid.
+	// Rename the op type "Relu" of the first Relu node to "Selu".
 	i := bytes.Index(data, []byte("\x22\x04Relu"))
 	if i < 0 {
 		t.Fatal("no Relu op type in cnn28.onnx")
@@ -193,8 +206,67 @@ func TestUnsupportedOpNamesOpAndNode(t *testing.T) {
 	bad := append([]byte(nil), data...)
 	copy(bad[i+2:], "Selu")
 	_, err = onnxgraph.Parse(bad)
-	if err == nil || !strings.Contains(err.Error(), "op Selu is not supported") || !strings.Contains(err.Error(), "node \"") {
-		t.Fatalf("error %v, want one naming op Selu and the node", err)
+	var ue *onnxgraph.UnsupportedError
+	if !errors.As(err, &ue) || len(ue.Ops) != 1 || ue.Ops[0].Op != "Selu" || ue.Ops[0].Count != 1 || ue.Ops[0].FirstNode == "" {
+		t.Fatalf("error %v, want one UnsupportedError naming op Selu once and its node", err)
+	}
+	if !strings.Contains(err.Error(), "Selu x1 (node \"") {
+		t.Errorf("error %q does not name the op and the node", err)
+	}
+	t.Log(err)
+}
+
+// TestUnsupportedOpsAllListed checks that a model with several unsupported ops gets one error
+// that lists each of them with its count and first node, in graph order.
+func TestUnsupportedOpsAllListed(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", "mobilenetv3.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, nHS := renameOps(t, data, "HardSigmoid", "HardSigmoiX")
+	bad, nMul := renameOps(t, bad, "Mul", "Muu")
+	if nHS < 2 || nMul < 2 {
+		t.Fatalf("mobilenetv3.onnx has %d HardSigmoid and %d Mul nodes, want several", nHS, nMul)
+	}
+	_, err = onnxgraph.Parse(bad)
+	var ue *onnxgraph.UnsupportedError
+	if !errors.As(err, &ue) {
+		t.Fatalf("error %v, want an UnsupportedError", err)
+	}
+	t.Log(err)
+	got := map[string]onnxgraph.UnsupportedOp{}
+	for _, o := range ue.Ops {
+		got[o.Op] = o
+	}
+	if len(ue.Ops) != 2 || got["HardSigmoiX"].Count != nHS || got["Muu"].Count != nMul {
+		t.Fatalf("ops %+v, want HardSigmoiX x%d and Muu x%d", ue.Ops, nHS, nMul)
+	}
+	for _, o := range ue.Ops {
+		if o.FirstNode == "" || !strings.Contains(err.Error(), fmt.Sprintf("%s x%d (first node %q)", o.Op, o.Count, o.FirstNode)) {
+			t.Errorf("error does not list %s with its count and first node", o.Op)
+		}
+	}
+}
+
+// TestComputedShapeRefused checks that a shape input computed from data, not from constants and
+// Shape, is named as the reason.
+func TestComputedShapeRefused(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", "shufflenetv2.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// With Shape renamed, the Gathers read an unsupported op's output: only Shapf is listed.
+	bad, n := renameOps(t, data, "Shape", "Shapf")
+	_, err = onnxgraph.Parse(bad)
+	var ue *onnxgraph.UnsupportedError
+	if !errors.As(err, &ue) || len(ue.Ops) != 1 || ue.Ops[0].Op != "Shapf" || ue.Ops[0].Count != n {
+		t.Fatalf("error %v, want one naming Shapf x%d only", err, n)
+	}
+	// With Shape renamed to Split (one output: a copy of the data), the Gathers read data.
+	bad, _ = renameOps(t, data, "Shape", "Split")
+	_, err = onnxgraph.Parse(bad)
+	if !errors.As(err, &ue) || len(ue.Ops) != 1 || ue.Ops[0].Op != "Gather" || !strings.Contains(err.Error(), "Gather of a computed tensor") {
+		t.Fatalf("error %v, want one naming Gathers of computed tensors only", err)
 	}
 	t.Log(err)
 }

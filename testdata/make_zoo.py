@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""Makes testdata/zoo: reduced-width torchvision classifier families as ONNX files, and PyTorch
+references for importing them, one UMAP step and one UM step.
+
+Run with Debian's PyTorch 1.13 / torchvision 0.14: /usr/bin/python3 testdata/make_zoo.py
+
+Families (3x32x32 input, 10 classes, random seeded weights, BatchNorm running stats and affine
+parameters randomised so that eval and train mode differ), each built from torchvision's own
+modules at reduced width and depth so that the files stay small:
+
+  resnet18       torchvision ResNet with BasicBlock [2,2,2,2], widths 4-8-16-32
+  mobilenetv2    torchvision MobileNetV2, width 0.25, five inverted-residual stages, last conv 64
+  mobilenetv3    torchvision MobileNetV3 (small), width 0.25, five bottlenecks (SE, Hardswish,
+                 Hardsigmoid), last channel 64
+  efficientnetb0 torchvision EfficientNet (B0 block types: MBConv, SiLU, squeeze-excitation),
+                 width 0.25, one layer per stage, four stages
+  densenet       torchvision DenseNet, growth 6, blocks (2,2,2), 12 initial features, bn_size 2
+  densenetbc     the Unleashing Mask paper's CIFAR DenseNet-BC (DenseNet3 of the official code):
+                 depth 16 (two bottleneck layers per block), growth 6, reduction 0.5,
+                 non-affine BatchNorm, input normalisation inside the model, no dropout
+  squeezenet     torchvision SqueezeNet 1.1 with four narrow Fire modules
+  shufflenetv2   torchvision ShuffleNetV2, stages [2,2,2], channels [8,16,32,64,128]
+
+For each NAME it writes (opset 13, dynamic batch axis "N", input "input", output "logits"):
+
+  NAME.onnx         model.eval(), exported with training=TrainingMode.PRESERVE: BatchNormalization
+                    nodes kept (inference mode), parameters under their PyTorch names
+  NAME.folded.onnx  model.eval(), the exporter's default: BatchNorm folded into the convolutions
+  NAME.ref.json     see below
+
+and, once, resnet18.trainbn.onnx: the same model exported after model.train() with
+TrainingMode.PRESERVE, whose BatchNormalization normalises every batch by its own statistics (a
+model that must be refused for inference).
+
+Every model reads the same batch: zoo.input.f32 (raw little-endian float32, [8,3,32,32], seeded
+normal values) with the labels in each NAME.ref.json. NAME.ref.json holds:
+  model, folded, input, input_shape, y, logits_eval (eval mode, [8,10]), ce_eval,
+  masked        every Conv and Linear weight (the tensors UMAP masks), with their sizes
+  umap          keep 0.8, scores initialised to |w| (mask.Magnitude: the mask keeps each layer's
+                largest weights, exactly n - int(0.2*n) of n), constraint c; for the first step
+                with BatchNorm in train mode: the flooded loss |CE - c| + c and CE, the
+                straight-through score gradients and the gradients of the effective weights w*m
+                of a few layers (grad_layers)
+  um            constraint c; the loss, CE and the gradients of the same layers' weights and of
+                one BatchNorm scale, dense weights, BatchNorm in train mode
+The semantics are those of testdata/unleash/make_reference.py (the official Unleashing Mask code).
+"""
+import json
+import os
+from functools import partial
+
+import numpy as np
+import onnx
+import torch
+import torch.autograd as autograd
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils import stateless
+from torchvision.models import densenet as tvdensenet
+from torchvision.models import efficientnet as tveff
+from torchvision.models import mobilenetv2 as tvmv2
+from torchvision.models import mobilenetv3 as tvmv3
+from torchvision.models import resnet as tvresnet
+from torchvision.models import shufflenetv2 as tvshuffle
+from torchvision.models import squeezenet as tvsqueeze
+from torchvision.ops.misc import Conv2dNormActivation
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "zoo")
+BATCH, CLASSES, SHAPE = 8, 10, (3, 32, 32)
+KEEP = 0.8
+
+
+class SmallResNet(tvresnet.ResNet):
+    """torchvision's ResNet (its _make_layer and forward) with the widths divided by 16."""
+
+    def __init__(self, layers=(2, 2, 2, 2), widths=(4, 8, 16, 32), num_classes=10):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = widths[0], 1, 1, 64
+        self.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(widths[0])
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(tvresnet.BasicBlock, widths[0], layers[0])
+        self.layer2 = self._make_layer(tvresnet.BasicBlock, widths[1], layers[1], stride=2)
+        self.layer3 = self._make_layer(tvresnet.BasicBlock, widths[2], layers[2], stride=2)
+        self.layer4 = self._make_layer(tvresnet.BasicBlock, widths[3], layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(widths[3], num_classes)
+
+
+def resnet18():
+    return SmallResNet()
+
+
+def mobilenetv2():
+    setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 1, 2], [6, 96, 1, 1]]
+    m = tvmv2.MobileNetV2(num_classes=CLASSES, width_mult=0.25, inverted_residual_setting=setting)
+    cin = m.features[-1][0].in_channels
+    m.features[-1] = Conv2dNormActivation(cin, 64, kernel_size=1, norm_layer=nn.BatchNorm2d, activation_layer=nn.ReLU6)
+    m.last_channel = 64
+    m.classifier[1] = nn.Linear(64, CLASSES)
+    return m
+
+
+def mobilenetv3():
+    conf = partial(tvmv3.InvertedResidualConfig, width_mult=0.25)
+    setting = [
+        conf(16, 3, 16, 16, True, "RE", 2, 1),
+        conf(16, 3, 72, 24, False, "RE", 2, 1),
+        conf(24, 5, 96, 40, True, "HS", 2, 1),
+        conf(40, 5, 240, 40, True, "HS", 1, 1),
+        conf(40, 5, 144, 48, True, "HS", 2, 1),
+    ]
+    return tvmv3.MobileNetV3(setting, last_channel=64, num_classes=CLASSES)
+
+
+def efficientnetb0():
+    conf = partial(tveff.MBConvConfig, width_mult=0.25, depth_mult=1.0)
+    setting = [
+        conf(1, 3, 1, 32, 16, 1),
+        conf(6, 3, 2, 16, 24, 1),
+        conf(6, 5, 2, 24, 40, 1),
+        conf(6, 3, 2, 40, 80, 1),
+    ]
+    return tveff.EfficientNet(setting, dropout=0.2, num_classes=CLASSES, last_channel=64)
+
+
+def densenet():
+    return tvdensenet.DenseNet(growth_rate=6, block_config=(2, 2, 2), num_init_features=12, bn_size=2,
+                               drop_rate=0, num_classes=CLASSES)
+
+
+class BottleneckBlock(nn.Module):
+    """models/densenet.py BottleneckBlock of the official code (dropout rate 0 here)."""
+
+    def __init__(self, cin, growth):
+        super().__init__()
+        inter = 4 * growth
+        self.bn1 = nn.BatchNorm2d(cin, affine=False)
+        self.conv1 = nn.Conv2d(cin, inter, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(inter, affine=False)
+        self.conv2 = nn.Conv2d(inter, growth, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        out = self.conv1(F.relu(self.bn1(x)))
+        out = self.conv2(F.relu(self.bn2(out)))
+        return torch.cat([x, out], 1)
+
+
+class TransitionBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin, affine=False)
+        self.conv1 = nn.Conv2d(cin, cout, 1, bias=False)
+
+    def forward(self, x):
+        return F.avg_pool2d(self.conv1(F.relu(self.bn1(x))), 2)
+
+
+class DenseNetBC(nn.Module):
+    """The official code's DenseNet3 (bottleneck, non-affine BN, normalisation inside), small."""
+
+    def __init__(self, depth=16, growth=6, reduction=0.5, num_classes=10):
+        super().__init__()
+        n = (depth - 4) // 3 // 2
+        c = 2 * growth
+        self.conv1 = nn.Conv2d(3, c, 3, padding=1, bias=False)
+        blocks = []
+        for i in range(3):
+            layers = []
+            for _ in range(n):
+                layers.append(BottleneckBlock(c, growth))
+                c += growth
+            blocks.append(nn.Sequential(*layers))
+            if i < 2:
+                out = int(c * reduction)
+                blocks.append(TransitionBlock(c, out))
+                c = out
+        self.blocks = nn.Sequential(*blocks)
+        self.bn = nn.BatchNorm2d(c, affine=False)
+        self.fc = nn.Linear(c, num_classes)
+        self.register_buffer("mean", torch.tensor([125.3, 123.0, 113.9]).view(1, 3, 1, 1) / 255)
+        self.register_buffer("std", torch.tensor([63.0, 62.1, 66.7]).view(1, 3, 1, 1) / 255)
+
+    def forward(self, x):
+        x = (x - self.mean) / self.std
+        out = self.blocks(self.conv1(x))
+        out = F.relu(self.bn(out))
+        out = F.avg_pool2d(out, 8)
+        return self.fc(out.flatten(1))
+
+
+def squeezenet():
+    m = tvsqueeze.SqueezeNet(version="1_1", num_classes=CLASSES)
+    Fire = tvsqueeze.Fire
+    m.features = nn.Sequential(
+        nn.Conv2d(3, 16, kernel_size=3, stride=2), nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+        Fire(16, 4, 8, 8), Fire(16, 4, 8, 8),
+        nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+        Fire(16, 8, 16, 16),
+        nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+        Fire(32, 8, 16, 16),
+    )
+    m.classifier[1] = nn.Conv2d(32, CLASSES, kernel_size=1)
+    return m
+
+
+def shufflenetv2():
+    return tvshuffle.ShuffleNetV2([2, 2, 2], [8, 16, 32, 64, 128], num_classes=CLASSES)
+
+
+FAMILIES = [
+    ("resnet18", resnet18),
+    ("mobilenetv2", mobilenetv2),
+    ("mobilenetv3", mobilenetv3),
+    ("efficientnetb0", efficientnetb0),
+    ("densenet", densenet),
+    ("densenetbc", DenseNetBC),
+    ("squeezenet", squeezenet),
+    ("shufflenetv2", shufflenetv2),
+]
+
+
+class GetSubnet(autograd.Function):
+    """utils/conv_type.py:GetSubnet of the official code: top-k of the scores, straight-through."""
+
+    @staticmethod
+    def forward(ctx, scores, k):
+        out = scores.clone()
+        _, idx = scores.flatten().sort()
+        j = int((1 - k) * scores.numel())
+        flat_out = out.flatten()
+        flat_out[idx[:j]] = 0
+        flat_out[idx[j:]] = 1
+        return flat_out.view_as(scores)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+
+def flat(t):
+    return [float(v) for v in t.detach().double().flatten().tolist()]
+
+
+def randomise(model, seed):
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.3, 0.3)
+                mod.running_var.uniform_(0.5, 1.5)
+                if mod.affine:
+                    mod.weight.uniform_(0.7, 1.3)
+                    mod.bias.uniform_(-0.2, 0.2)
+
+
+def export(model, path, train=False, preserve=True):
+    model.train(train)
+    kw = {"training": torch.onnx.TrainingMode.PRESERVE} if preserve else {}
+    torch.onnx.export(model, torch.zeros((2 if train else 1,) + SHAPE), path, input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=13,
+                      do_constant_folding=True, **kw)
+    model.eval()
+    return onnx.load(path)
+
+
+def masked_names(model):
+    return [name + ".weight" for name, mod in model.named_modules() if isinstance(mod, (nn.Conv2d, nn.Linear))]
+
+
+def pick_grad_layers(model, masked):
+    """The first and last masked layers, and the first grouped (depthwise) convolution, if any."""
+    mods = dict(model.named_modules())
+    picks = [masked[0], masked[-1]]
+    for name in masked:
+        mod = mods[name[: -len(".weight")]]
+        if isinstance(mod, nn.Conv2d) and mod.groups > 1:
+            picks.insert(1, name)
+            break
+    out = []
+    for p in picks:
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def flooded(logits, y, c):
+    ce = F.cross_entropy(logits, y)
+    return (ce - c).abs() + c, ce
+
+
+def umap_step(model, x, y, masked, grad_layers, c):
+    params = dict(model.named_parameters())
+    scores, weff, pruned = {}, {}, {}
+    for name in masked:
+        s = params[name].detach().abs().clone().requires_grad_(True)
+        scores[name] = s
+        m = GetSubnet.apply(s, KEEP)
+        w = params[name].detach() * m
+        w.retain_grad()
+        weff[name] = w
+        j = int((1 - KEEP) * s.numel())
+        pruned[name] = j
+        srt = s.detach().flatten().sort().values
+        gap = (srt[j] - srt[j - 1]).item() if j > 0 else float("inf")
+        if gap < 1e-6:
+            print(f"  warning: {name}: kept-pruned |w| gap {gap:.3g}")
+    model.train()
+    logits = stateless.functional_call(model, weff, (x,))
+    loss, ce = flooded(logits, y, c)
+    loss.backward()
+    model.eval()
+    print(f"  umap: loss {loss.item():.6f} ce {ce.item():.6f} (ce-c {ce.item() - c:+.4f})")
+    return {
+        "keep": KEEP, "score_init": "magnitude", "constraint": c, "loss": loss.item(), "ce": ce.item(),
+        "pruned": pruned,
+        "score_grad": {k: flat(scores[k].grad) for k in grad_layers},
+        "weff_grad": {k: flat(weff[k].grad) for k in grad_layers},
+    }
+
+
+def um_step(model, x, y, grad_names, c):
+    model.zero_grad()
+    model.train()
+    logits = model(x)
+    loss, ce = flooded(logits, y, c)
+    loss.backward()
+    model.eval()
+    params = dict(model.named_parameters())
+    print(f"  um: loss {loss.item():.6f} ce {ce.item():.6f} (ce-c {ce.item() - c:+.4f})")
+    out = {"constraint": c, "loss": loss.item(), "ce": ce.item(), "grad": {k: flat(params[k].grad) for k in grad_names}}
+    model.zero_grad()
+    return out
+
+
+def make(name, ctor, x, y, seed):
+    torch.manual_seed(seed)
+    model = ctor()
+    randomise(model, seed + 1)
+    model.eval()
+    path = os.path.join(OUT, name + ".onnx")
+    m = export(model, path)
+    ops = sorted({n.op_type for n in m.graph.node})
+    has_bn = any(isinstance(mod, nn.BatchNorm2d) for mod in model.modules())
+    assert not has_bn or "BatchNormalization" in ops, f"{name}: BatchNormalization was folded: {ops}"
+    inits = {i.name for i in m.graph.initializer}
+    masked = masked_names(model)
+    missing = [p for p in masked if p not in inits]
+    assert not missing, f"{name}: initializers {missing} missing"
+    export(model, os.path.join(OUT, name + ".folded.onnx"), preserve=False)
+    if name == "resnet18":
+        export(model, os.path.join(OUT, name + ".trainbn.onnx"), train=True)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        logits = model(x)
+        ce_eval = F.cross_entropy(logits, y).item()
+    c = 0.5 * ce_eval
+    grad_layers = pick_grad_layers(model, masked)
+    params = dict(model.named_parameters())
+    sizes = {k: params[k].numel() for k in masked}
+    nparams = sum(p.numel() for p in model.parameters())
+    print(f"{name}: {nparams} parameters, {len(masked)} masked layers, {os.path.getsize(path)} bytes, ops {ops}")
+    bn_scale = next((k for k, mod in model.named_modules() if isinstance(mod, nn.BatchNorm2d) and mod.affine), None)
+    um_names = grad_layers + ([bn_scale + ".weight"] if bn_scale else [])
+    ref = {
+        "model": name + ".onnx",
+        "folded": name + ".folded.onnx",
+        "input": "zoo.input.f32",
+        "input_shape": [BATCH] + list(SHAPE),
+        "y": [int(v) for v in y.tolist()],
+        "logits_eval": flat(logits),
+        "ce_eval": ce_eval,
+        "masked": masked,
+        "masked_sizes": sizes,
+        "grad_layers": grad_layers,
+        "made_by": "testdata/make_zoo.py with PyTorch " + torch.__version__,
+    }
+    ref["umap"] = umap_step(model, x, y, masked, grad_layers, c)
+    model.load_state_dict(state)
+    ref["um"] = um_step(model, x, y, um_names, c)
+    model.load_state_dict(state)
+    with open(os.path.join(OUT, name + ".ref.json"), "w") as f:
+        json.dump(ref, f)
+        f.write("\n")
+
+
+def main():
+    torch.set_num_threads(1)
+    os.makedirs(OUT, exist_ok=True)
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn((BATCH,) + SHAPE, generator=gen)
+    y = torch.randint(0, CLASSES, (BATCH,), generator=gen)
+    x.numpy().astype("<f4").tofile(os.path.join(OUT, "zoo.input.f32"))
+    for i, (name, ctor) in enumerate(FAMILIES):
+        make(name, ctor, x, y, seed=100 + 10 * i)
+
+
+if __name__ == "__main__":
+    main()
