@@ -169,7 +169,7 @@ func findHead(g *onnx.GraphProto, logits string) (*Head, error) {
 	case "MatMul":
 		h.node = n
 	default:
-		return nil, fmt.Errorf("%w: the logits %q are made by %s %q; want Gemm or MatMul (+ Add) with a constant weight", ErrNoHead, logits, n.GetOpType(), nodeName(n))
+		return nil, fmt.Errorf("%w: the logits %q are made by %s %q; want Gemm or MatMul (+ Add) with a constant weight (a classifier that ends in a convolution, as SqueezeNet does, or in an op after the last linear layer is not supported)", ErrNoHead, logits, n.GetOpType(), nodeName(n))
 	}
 	h.Features = h.node.GetInput()[0]
 	h.weight = h.node.GetInput()[1]
