@@ -283,11 +283,12 @@ func TestQueuedAlertsSurviveSIGKILL(t *testing.T) {
 
 	cfg, box := daemonConfig(t, mq.URL(), true, "")
 	cmd, _ := startDaemon(t, cfg)
-	// Wait until at least four alerts (a frame and an event each) are queued, then kill.
+	// Wait until at least four alerts (a frame and an event each, after the source's state)
+	// are queued, then kill.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ents, _ := filepath.Glob(filepath.Join(box, "*.msg"))
-		if len(ents) >= 8 {
+		if len(ents) >= 9 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -187,7 +187,7 @@ func TestCameraMissingAtStart(t *testing.T) {
 		t.Fatalf("source status %+v, want offline naming %s", s, dev)
 	}
 	// Retained: a subscriber that comes later is told at once.
-	late := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubscribeOptions{}, "oodguard/cam1/source")
+	late := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubscribeOptions{ClientID: "late-subscriber"}, "oodguard/cam1/source")
 	if m := late.Next(10 * time.Second); !m.Retained || sourceStatus(t, m).State != daemon.SourceOffline {
 		t.Errorf("late subscriber got %q (retained %v), want the retained offline state", m.Payload, m.Retained)
 	}

@@ -100,7 +100,7 @@ func TestOTAUpdateTrialCommitAndRollback(t *testing.T) {
 
 	mq := mqtttest.StartMosquitto(t)
 	states := mqtttest.Subscribe(t, mq.URL(), mqtttest.SubscribeOptions{}, "oodguard/cam1/ota/state")
-	cfg, _ := daemonConfig(t, mq.URL(), true, fmt.Sprintf("ota:\n  dir: %s\n  keyring: %s\n  device_class: test-cam\n  commit_after: 5\n",
+	cfg, _ := daemonConfig(t, mq.URL(), true, fmt.Sprintf("ota:\n  dir: %s\n  keyring: %s\n  device_class: test-cam\n  commit_after: 5\n  allow_local_urls: true\n",
 		filepath.Join(dir, "state"), filepath.Join(dir, "release.pub")))
 	command := func(bundlePath string) {
 		t.Helper()
@@ -116,6 +116,7 @@ func TestOTAUpdateTrialCommitAndRollback(t *testing.T) {
 	// The factory model runs; an update arrives; the daemon installs it and exits for a restart.
 	d, log := startDaemon(t, cfg)
 	waitFor(t, log, "model loaded")
+	waitSubscribed(t, mq.URL())
 	command(good)
 	if code := waitExit(t, d, 60*time.Second); code != ota.ExitRestart {
 		t.Fatalf("exit %d after the update, want %d", code, ota.ExitRestart)
@@ -136,6 +137,7 @@ func TestOTAUpdateTrialCommitAndRollback(t *testing.T) {
 
 	// A bundle whose canary fails is installed, tried at the next start, and rolled back; the
 	// daemon goes on with 1.1.0.
+	waitSubscribed(t, mq.URL())
 	command(bad)
 	if code := waitExit(t, d, 60*time.Second); code != ota.ExitRestart {
 		t.Fatalf("exit %d after the second update", code)

@@ -34,7 +34,13 @@ type Downloader struct {
 	Client      *http.Client  // nil: http.DefaultClient
 	MaxSize     int64         // largest file accepted; DefaultMaxDownload when zero
 	IdleTimeout time.Duration // abandon an attempt that receives nothing for this long; DefaultIdleTimeout when zero
+	// Timeout bounds a whole Download, however slowly the data trickles in; none when zero.
+	// A download cut by it wraps ErrInterrupted and ErrTimeout, and resumes at the next call.
+	Timeout time.Duration
 }
+
+// ErrTimeout: a download ran past Downloader.Timeout.
+var ErrTimeout = errors.New("download took longer than its deadline")
 
 // Download fetches url into dst with the zero Downloader; see Downloader.Download.
 func Download(ctx context.Context, url, sha256, dst string) error {
@@ -52,9 +58,15 @@ func Download(ctx context.Context, url, sha256, dst string) error {
 // next call resumes; an HTTP error status is a *StatusError (the partial file is kept); a file
 // with another sha256 wraps ErrChecksum and one larger than MaxSize wraps ErrTooLarge, and both
 // delete the partial file.
-func (d *Downloader) Download(ctx context.Context, url, sum, dst string) error {
+func (d *Downloader) Download(ctx context.Context, rawURL, sum, dst string) error {
+	url := RedactURL(rawURL) // for errors: they are logged and published
 	if !validSHA256(sum) {
 		return fmt.Errorf("download %s: %w: %q", url, ErrBadChecksum, sum)
+	}
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d.Timeout, fmt.Errorf("%w (%v)", ErrTimeout, d.Timeout))
+		defer cancel()
 	}
 	if ok, _ := fileHasSHA256(dst, sum); ok {
 		return nil
@@ -62,7 +74,7 @@ func (d *Downloader) Download(ctx context.Context, url, sum, dst string) error {
 	part := dst + PartSuffix
 	restarted := false
 	for {
-		err := d.attempt(ctx, url, sum, part)
+		err := d.attempt(ctx, rawURL, sum, part)
 		if errors.Is(err, errRestart) && !restarted {
 			restarted = true
 			continue
@@ -135,7 +147,10 @@ func (d *Downloader) attempt(ctx context.Context, url, sum, part string) (err er
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return interrupted(ctx, have, err)
+		if errors.Is(err, ErrRefused) {
+			return redactErr(err)
+		}
+		return interrupted(ctx, have, redactErr(err))
 	}
 	defer resp.Body.Close()
 
@@ -170,7 +185,7 @@ func (d *Downloader) attempt(ctx context.Context, url, sum, part string) (err er
 		discard = true
 		return fmt.Errorf("%w (HTTP %s with %d bytes)", errRestart, resp.Status, have)
 	default:
-		return &StatusError{URL: url, Code: resp.StatusCode, Status: resp.Status}
+		return &StatusError{URL: RedactURL(url), Code: resp.StatusCode, Status: resp.Status}
 	}
 
 	if _, err := f.Seek(have, io.SeekStart); err != nil {
@@ -189,16 +204,18 @@ func (d *Downloader) attempt(ctx context.Context, url, sum, part string) (err er
 		return interrupted(ctx, have, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		// The sha256 got is not told: it would publish the hash of whatever the URL served
+		// (a page of the device itself, say) on the retained state topic.
 		discard = true
-		return fmt.Errorf("%w: got %s, want %s (%d bytes)", ErrChecksum, got, sum, have)
+		return fmt.Errorf("%w: want %s", ErrChecksum, sum)
 	}
 	return f.Sync()
 }
 
 // interrupted wraps a transfer error with ErrInterrupted, naming a stall as such.
 func interrupted(ctx context.Context, have int64, err error) error {
-	if errors.Is(context.Cause(ctx), errStalled) {
-		err = errStalled
+	if cause := context.Cause(ctx); errors.Is(cause, errStalled) || errors.Is(cause, ErrTimeout) {
+		err = cause
 	}
 	return fmt.Errorf("%w after %d bytes: %w", ErrInterrupted, have, err)
 }

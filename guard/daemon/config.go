@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/device/source"
+	"github.com/oodguard/oodguard/firmware/ota"
 	"github.com/oodguard/oodguard/guard/mqtt"
 	"github.com/oodguard/oodguard/guard/outbox"
 	ort "github.com/oodguard/oodguard/runtime"
@@ -84,12 +85,23 @@ type HTTPConfig struct {
 // firmware/ota). With OTA on, the model and calibration come from the current slot; model.path
 // and model.calibration are the factory model, used while no slot is installed.
 type OTAConfig struct {
-	Dir            string `yaml:"dir"`             // state folder, e.g. /var/lib/oodguard
-	Keyring        string `yaml:"keyring"`         // public key file, or a folder of *.pub files
-	DeviceClass    string `yaml:"device_class"`    // bundles must be for this class
-	CommitAfter    int    `yaml:"commit_after"`    // healthy frames before a model on trial is committed
-	MaxAttempts    int    `yaml:"max_attempts"`    // starts on a trial model before it is rolled back; 0: 3
-	AllowDowngrade bool   `yaml:"allow_downgrade"` // accept older bundles (an update command may also ask)
+	Dir         string `yaml:"dir"`          // state folder, e.g. /var/lib/oodguard
+	Keyring     string `yaml:"keyring"`      // public key file, or a folder of *.pub files
+	DeviceClass string `yaml:"device_class"` // bundles must be for this class
+	CommitAfter int    `yaml:"commit_after"` // healthy frames before a model on trial is committed
+	MaxAttempts int    `yaml:"max_attempts"` // starts on a trial model before it is rolled back; 0: 3
+	// AllowDowngrade lets an update command that asks for it ("allow_downgrade": true) install
+	// an older bundle. The device's policy wins: with false, no command can downgrade.
+	AllowDowngrade bool `yaml:"allow_downgrade"`
+	// MaxBundleBytes caps a bundle download; default 256 MiB (a few times a ResNet-50).
+	MaxBundleBytes int64 `yaml:"max_bundle_bytes"`
+	// DownloadTimeout bounds one update's download, however slowly the data comes; default 30m.
+	DownloadTimeout time.Duration `yaml:"download_timeout"`
+	// AllowLocalURLs lets update URLs and their redirects reach loopback and link-local
+	// addresses (the device itself, metadata services); off by default.
+	AllowLocalURLs bool `yaml:"allow_local_urls"`
+	// URLPrefixes, when set, are the only URL prefixes an update command may name.
+	URLPrefixes []string `yaml:"url_prefixes"`
 }
 
 // LogConfig sets the log level and format.
@@ -105,7 +117,7 @@ func DefaultConfig() Config {
 		Guard:         GuardConfig{Debounce: 1, SendFrames: true, JPEGQuality: 85, StuckTimeout: 30 * time.Second},
 		MQTT:          mqtt.DefaultConfig(),
 		Outbox:        OutboxConfig{Dir: "/var/lib/oodguard/outbox"},
-		OTA:           OTAConfig{CommitAfter: 100},
+		OTA:           OTAConfig{CommitAfter: 100, MaxBundleBytes: 256 << 20, DownloadTimeout: 30 * time.Minute},
 		StatsInterval: 30 * time.Second,
 		Log:           LogConfig{Level: "info", Format: "auto"},
 	}
@@ -184,6 +196,15 @@ func (c *Config) Validate() error {
 			return fieldErr("ota.commit_after", "%d must be at least 1", c.OTA.CommitAfter)
 		case c.OTA.MaxAttempts < 0:
 			return fieldErr("ota.max_attempts", "%d is negative", c.OTA.MaxAttempts)
+		case c.OTA.MaxBundleBytes < 1<<10:
+			return fieldErr("ota.max_bundle_bytes", "%d is less than 1 KiB", c.OTA.MaxBundleBytes)
+		case c.OTA.DownloadTimeout < time.Second:
+			return fieldErr("ota.download_timeout", "%v is less than 1s", c.OTA.DownloadTimeout)
+		}
+		for i, pre := range c.OTA.URLPrefixes {
+			if err := (ota.URLPolicy{}).CheckURL(pre); err != nil {
+				return fieldErr(fmt.Sprintf("ota.url_prefixes[%d]", i), "%q is not an http or https URL with a host", pre)
+			}
 		}
 	}
 	if c.Model.IntraOpThreads < 0 {

@@ -49,13 +49,13 @@ type Daemon struct {
 	model   *pipeline.Model
 	store   *ota.Store
 
-	updateCmds chan []byte
-	src        *supervised
-	box        *outbox.Outbox
-	pub        *mqtt.Publisher
-	broker     *broker.Broker
-	pipe       *pipeline.Pipeline
-	http       *http.Server
+	cmds   *commands
+	src    *supervised
+	box    *outbox.Outbox
+	pub    *mqtt.Publisher
+	broker *broker.Broker
+	pipe   *pipeline.Pipeline
+	http   *http.Server
 }
 
 // Run starts the daemon and blocks until ctx ends, the source ends, or a part fails. version
@@ -88,14 +88,10 @@ func (d *Daemon) open(ctx context.Context) error {
 	if d.pub, err = mqtt.New(cfg.MQTT, d.box, d.log.Named("mqtt")); err != nil {
 		return err
 	}
-	d.updateCmds = make(chan []byte, 1)
 	if cfg.OTA.Dir != "" {
+		d.cmds = newCommands(cfg.OTA.Dir, d.log.Named("ota"), d.publishCommandResult)
 		d.pub.Handle(d.pub.Topics().OTAUpdate(), func(_ string, payload []byte) {
-			select {
-			case d.updateCmds <- append([]byte(nil), payload...):
-			default:
-				d.log.Warn("an update is already under way; ignoring another update command")
-			}
+			d.cmds.offer(append([]byte(nil), payload...))
 		})
 	}
 	if err := d.pub.Start(ctx); err != nil {
@@ -177,7 +173,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.publishStats(ctx) }()
 	if d.store != nil {
 		wg.Add(2)
-		go func() { defer wg.Done(); d.updates(ctx, d.updateCmds, cancel) }()
+		go func() { defer wg.Done(); d.updates(ctx, cancel) }()
 		go func() { defer wg.Done(); d.commitWhenHealthy(ctx, everySecond(ctx)) }()
 	}
 	notifyReady(d.log)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"time"
 
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/firmware/bundle"
@@ -28,7 +29,7 @@ type UpdateCommand struct {
 	URL            string `json:"url"`             // where the bundle is (HTTP or HTTPS; Range requests resume downloads)
 	SHA256         string `json:"sha256"`          // sha256 of the bundle file, lowercase hex
 	Version        string `json:"version"`         // informational; the signed manifest's version is what counts
-	AllowDowngrade bool   `json:"allow_downgrade"` // accept an older bundle this once
+	AllowDowngrade bool   `json:"allow_downgrade"` // accept an older bundle, if the device's ota.allow_downgrade allows it
 }
 
 var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -70,7 +71,8 @@ func (d *Daemon) openOTA(ctx context.Context) error {
 	d.store, err = ota.Open(ota.Config{
 		Dir: c.Dir, Keyring: kr, DeviceClass: c.DeviceClass, MaxAttempts: c.MaxAttempts,
 		Daemon: daemonVersion, ORT: ortVersion,
-		OnState: d.publishOTAState, Logger: d.log.Named("ota"),
+		Downloader: &ota.Downloader{Client: d.urlPolicy().Client(), MaxSize: c.MaxBundleBytes, Timeout: c.DownloadTimeout},
+		OnState:    d.publishOTAState, Logger: d.log.Named("ota"),
 	})
 	if err != nil {
 		return err
@@ -149,9 +151,14 @@ func checkSlot(clf *ort.Classifier, cal *calibrate.Calibration, s ota.Slot) erro
 	return nil
 }
 
-// publishOTAState queues the update state, retained, on <prefix>/<device>/ota/state.
+// publishOTAState queues the update state, with the last command's result, retained, on
+// <prefix>/<device>/ota/state.
 func (d *Daemon) publishOTAState(s ota.State) {
-	b, err := json.Marshal(s)
+	msg := stateMessage{State: s}
+	if d.cmds != nil {
+		msg.Command = d.cmds.Last()
+	}
+	b, err := json.Marshal(msg)
 	if err == nil {
 		err = d.pub.Queue(d.pub.Topics().OTAState(), b, true)
 	}
@@ -160,30 +167,74 @@ func (d *Daemon) publishOTAState(s ota.State) {
 	}
 }
 
+// publishCommandResult publishes the current state with the last command's result.
+func (d *Daemon) publishCommandResult() {
+	if d.store != nil {
+		d.publishOTAState(d.store.State())
+	}
+}
+
 // updates handles update commands one at a time until ctx ends. A successful install stops
 // the daemon with ErrRestart.
-func (d *Daemon) updates(ctx context.Context, cmds <-chan []byte, stop context.CancelCauseFunc) {
+func (d *Daemon) updates(ctx context.Context, stop context.CancelCauseFunc) {
 	for {
-		select {
-		case <-ctx.Done():
+		cmd, cctx, ok := d.cmds.next(ctx)
+		if !ok {
 			return
-		case b := <-cmds:
-			cmd, err := ParseUpdateCommand(b)
-			if err != nil {
-				d.log.Warn("ignoring a bad update command", zap.Error(err))
-				continue
-			}
-			d.log.Info("update requested", zap.String("url", cmd.URL), zap.String("version", cmd.Version))
-			slot, err := d.store.Update(ctx, cmd.URL, cmd.SHA256, ota.InstallOptions{AllowDowngrade: cmd.AllowDowngrade || d.cfg.OTA.AllowDowngrade})
-			if err != nil {
-				d.log.Warn("update failed; the current model keeps running", zap.Error(err))
-				continue
-			}
-			d.log.Info("update installed; restarting to run it on trial", zap.String("slot", slot.Name))
+		}
+		if d.update(cctx, cmd) {
+			d.cmds.done()
 			stop(ErrRestart)
 			return
 		}
+		d.cmds.done()
 	}
+}
+
+// update handles one command and reports whether a bundle was installed.
+func (d *Daemon) update(ctx context.Context, cmd UpdateCommand) bool {
+	c := d.cfg.OTA
+	if e, ok := d.cmds.handled(cmd.SHA256); ok {
+		d.cmds.result(cmd, CommandIgnored, "this bundle was handled before ("+e.Status+" at "+e.Time.Format(time.RFC3339)+")")
+		return false
+	}
+	if err := d.urlPolicy().CheckURL(cmd.URL); err != nil {
+		d.cmds.result(cmd, CommandRefused, err.Error())
+		d.cmds.markHandled(cmd.SHA256, CommandRefused, err.Error())
+		return false
+	}
+	opts := ota.InstallOptions{AllowDowngrade: c.AllowDowngrade && cmd.AllowDowngrade}
+	if cmd.AllowDowngrade && !c.AllowDowngrade {
+		d.log.Warn("the update command asks to allow a downgrade; the device's policy (ota.allow_downgrade: false) does not")
+	}
+	d.cmds.result(cmd, CommandRunning, "")
+	slot, err := d.store.Update(ctx, cmd.URL, cmd.SHA256, opts)
+	switch {
+	case err == nil:
+		d.cmds.markHandled(cmd.SHA256, CommandInstalled, "slot "+slot.Name)
+		d.cmds.result(cmd, CommandInstalled, "slot "+slot.Name+"; restarting to run it on trial")
+		return true
+	case errors.Is(context.Cause(ctx), errSuperseded):
+		d.cmds.result(cmd, CommandSuperseded, "a newer update command arrived; this download was stopped (it resumes if asked again)")
+	case errors.Is(err, bundle.ErrDowngrade) && cmd.AllowDowngrade && !c.AllowDowngrade:
+		reason := err.Error() + " (the command allows a downgrade; the device's ota.allow_downgrade: false does not)"
+		d.cmds.markHandled(cmd.SHA256, CommandRefused, reason)
+		d.cmds.result(cmd, CommandRefused, reason)
+	case errors.Is(err, ota.ErrRefused):
+		d.cmds.markHandled(cmd.SHA256, CommandRefused, err.Error())
+		d.cmds.result(cmd, CommandRefused, err.Error())
+	case permanent(err):
+		d.cmds.markHandled(cmd.SHA256, CommandFailed, err.Error())
+		d.cmds.result(cmd, CommandFailed, err.Error())
+	default:
+		d.cmds.result(cmd, CommandFailed, err.Error()+" (the same command may be sent again to retry)")
+	}
+	return false
+}
+
+// urlPolicy is where update commands may fetch bundles from.
+func (d *Daemon) urlPolicy() ota.URLPolicy {
+	return ota.URLPolicy{AllowLocal: d.cfg.OTA.AllowLocalURLs, Prefixes: d.cfg.OTA.URLPrefixes}
 }
 
 // commitWhenHealthy commits a model on trial once the loop has scored commit_after frames.
