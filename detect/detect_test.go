@@ -81,7 +81,7 @@ type fixture struct {
 
 var fixtureNames = []string{"cnn28", "resnet32"}
 
-func loadFixture(t *testing.T, name string) *fixture {
+func loadFixture(t testing.TB, name string) *fixture {
 	t.Helper()
 	root := runtimetest.RepoRoot(t)
 	dir := filepath.Join(root, "testdata", "detect")
@@ -119,7 +119,7 @@ func loadFixture(t *testing.T, name string) *fixture {
 	return fx
 }
 
-func readF32(t *testing.T, path string) []float32 {
+func readF32(t testing.TB, path string) []float32 {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

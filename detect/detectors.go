@@ -19,7 +19,24 @@ type Detector interface {
 	// higher = more in-distribution. For a shaping detector it is the energy (logsumexp at
 	// T = 1) of the shaped logits.
 	Score(feats []float32, n int) ([]float64, error)
+	// Spec records the method and its fitted parameters.
+	Spec() Spec
 	write(e *editor) error
+}
+
+// Spec records a detector for a calibration file or a bundle manifest: the method, the graph
+// output its score comes from, and its parameters.
+type Spec struct {
+	Method string  `json:"method"`          // react, ash-p, ash-b, ash-s, dice, vim, mds, knn
+	Output string  `json:"output"`          // the graph output the score is computed from
+	P      float64 `json:"p,omitempty"`     // percentile (ReAct, ASH, DICE)
+	Clip   float64 `json:"clip,omitempty"`  // ReAct's clip value
+	Kept   int     `json:"kept,omitempty"`  // ASH: features kept per sample; DICE: weights kept
+	Dim    int     `json:"dim,omitempty"`   // ViM's principal subspace dimension
+	Alpha  float64 `json:"alpha,omitempty"` // ViM's alpha
+	Rank   int     `json:"rank,omitempty"`  // Mahalanobis: rank of the precision matrix
+	K      int     `json:"k,omitempty"`     // KNN's neighbour
+	Bank   int     `json:"bank,omitempty"`  // KNN's bank size
 }
 
 var (
@@ -92,6 +109,9 @@ func (f *Fitted) ReAct(p float64) (*ReAct, error) {
 
 func (r *ReAct) Name() string  { return fmt.Sprintf("react(p=%g)", r.P) }
 func (r *ReAct) Shaping() bool { return true }
+func (r *ReAct) Spec() Spec {
+	return Spec{Method: "react", Output: r.head.Logits, P: r.P, Clip: r.Clip}
+}
 
 func (r *ReAct) Score(feats []float32, n int) ([]float64, error) {
 	if err := checkFeats(r.head, feats, n); err != nil {
@@ -146,6 +166,9 @@ func NewASH(h *Head, v ASHVariant, p float64) (*ASH, error) {
 
 func (a *ASH) Name() string  { return fmt.Sprintf("ash-%c(p=%g)", a.Variant, a.P) }
 func (a *ASH) Shaping() bool { return true }
+func (a *ASH) Spec() Spec {
+	return Spec{Method: "ash-" + string(a.Variant), Output: a.head.Logits, P: a.P, Kept: a.K}
+}
 
 func (a *ASH) Score(feats []float32, n int) ([]float64, error) {
 	if err := checkFeats(a.head, feats, n); err != nil {
@@ -252,6 +275,9 @@ func (d *DICE) Kept() int {
 
 func (d *DICE) Name() string  { return fmt.Sprintf("dice(p=%g)", d.P) }
 func (d *DICE) Shaping() bool { return true }
+func (d *DICE) Spec() Spec {
+	return Spec{Method: "dice", Output: d.head.Logits, P: d.P, Kept: d.Kept()}
+}
 
 func (d *DICE) Score(feats []float32, n int) ([]float64, error) {
 	if err := checkFeats(d.head, feats, n); err != nil {
@@ -316,6 +342,9 @@ func (f *Fitted) ViM(dim int) (*ViM, error) {
 
 func (v *ViM) Name() string  { return fmt.Sprintf("vim(dim=%d)", v.Dim) }
 func (v *ViM) Shaping() bool { return false }
+func (v *ViM) Spec() Spec {
+	return Spec{Method: "vim", Output: ScoreOutput, Dim: v.Dim, Alpha: v.Alpha}
+}
 
 func (v *ViM) Score(feats []float32, n int) ([]float64, error) {
 	h := v.head
@@ -401,6 +430,7 @@ func (f *Fitted) Mahalanobis() (*Mahalanobis, error) {
 
 func (m *Mahalanobis) Name() string  { return "mds" }
 func (m *Mahalanobis) Shaping() bool { return false }
+func (m *Mahalanobis) Spec() Spec    { return Spec{Method: "mds", Output: ScoreOutput, Rank: m.R} }
 
 // projectedMeans returns μ·L, K×R.
 func (m *Mahalanobis) projectedMeans() []float64 {
@@ -475,6 +505,9 @@ func (f *Fitted) KNN(k int) (*KNN, error) {
 
 func (k *KNN) Name() string  { return fmt.Sprintf("knn(k=%d)", k.K) }
 func (k *KNN) Shaping() bool { return false }
+func (k *KNN) Spec() Spec {
+	return Spec{Method: "knn", Output: ScoreOutput, K: k.K, Bank: len(k.Bank) / k.head.Dim}
+}
 
 func (k *KNN) Score(feats []float32, n int) ([]float64, error) {
 	h := k.head

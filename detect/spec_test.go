@@ -1,0 +1,95 @@
+package detect
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	rt "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/runtime/runtimetest"
+)
+
+// TestShapedGraphsOpenInRuntime: a shaping detector's graph keeps the model's one logits
+// output, so the project's runtime (eval, score, the daemon) opens and runs it as it runs the
+// plain model, and the record says so.
+func TestShapedGraphsOpenInRuntime(t *testing.T) {
+	fx := loadFixture(t, "cnn28")
+	runtimetest.Setup(t)
+	f := fitFixture(t, fx)
+	react, _ := f.ReAct(90)
+	ash, _ := NewASH(&fx.model.Head, ASHB, 65)
+	dice, _ := f.DICE(90)
+	n := int(fx.ref.EvalShape[0])
+	for _, d := range []Detector{react, ash, dice} {
+		data, err := fx.model.Write(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "shaped.onnx")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := rt.Open(path, rt.Options{IntraOpThreads: 1})
+		if err != nil {
+			t.Fatalf("%s: runtime refuses the graph: %v", d.Name(), err)
+		}
+		r, err := c.NewRunner(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.SetInput(fx.eval); err != nil {
+			t.Fatal(err)
+		}
+		z, err := r.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []float64
+		for i := 0; i < n; i++ {
+			got = append(got, logsumexp(f64(z[i*10:(i+1)*10])))
+		}
+		want, _ := d.Score(fx.evalF, n)
+		checkClose(t, d.Name()+" through runtime.Runner", got, want, graphTol(want))
+		r.Close()
+		c.Close()
+		if s := d.Spec(); s.Output != "logits" {
+			t.Errorf("%s: spec output %q, want logits", d.Name(), s.Output)
+		}
+	}
+}
+
+func TestSpecs(t *testing.T) {
+	fx := loadFixture(t, "resnet32")
+	f := fitFixture(t, fx)
+	react, _ := f.ReAct(90)
+	ash, _ := NewASH(&fx.model.Head, ASHS, 90)
+	dice, _ := f.DICE(90)
+	vim, _ := f.ViM(16)
+	mds, _ := f.Mahalanobis()
+	knn, _ := f.KNN(5)
+	for _, tc := range []struct {
+		d    Detector
+		want string
+	}{
+		{react, `{"method":"react","output":"logits","p":90,"clip":` + jsonNum(fx.ref.ReAct[1].Clip) + `}`},
+		{ash, `{"method":"ash-s","output":"logits","p":90,"kept":3}`},
+		{dice, `{"method":"dice","output":"logits","p":90,"kept":32}`},
+		{vim, `{"method":"vim","output":"ood_score","dim":16,"alpha":` + jsonNum(vim.Alpha) + `}`},
+		{mds, `{"method":"mds","output":"ood_score","rank":32}`},
+		{knn, `{"method":"knn","output":"ood_score","k":5,"bank":600}`},
+	} {
+		got, err := json.Marshal(tc.d.Spec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("%s: spec %s, want %s", tc.d.Name(), got, tc.want)
+		}
+	}
+}
+
+func jsonNum(v float64) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
