@@ -60,6 +60,11 @@ type ref struct {
 		K      int    `json:"k"`
 		Scores scores `json:"scores"`
 	} `json:"knn"`
+	ReActDICE struct {
+		ReActP float64 `json:"react_p"`
+		DICEP  float64 `json:"dice_p"`
+		Scores scores  `json:"scores"`
+	} `json:"react_dice"`
 }
 
 type scores struct {
@@ -381,6 +386,21 @@ func detectors(t *testing.T, fx *fixture, f *Fitted) (dets []Detector, want []sc
 		d, err := f.KNN(r.K)
 		add(d, err, r.Scores)
 	}
+	// DICE + ReAct, in either order of the steps (the clip acts on the features, the mask on the
+	// weight).
+	rd := fx.ref.ReActDICE
+	react, err := f.ReAct(rd.ReActP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dice, err := f.DICE(rd.DICEP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewChain(react, dice)
+	add(c, err, rd.Scores)
+	c, err = NewChain(dice, react)
+	add(c, err, rd.Scores)
 	return dets, want
 }
 

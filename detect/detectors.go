@@ -27,7 +27,7 @@ type Detector interface {
 // Spec records a detector for a calibration file or a bundle manifest: the method, the graph
 // output its score comes from, and its parameters.
 type Spec struct {
-	Method string  `json:"method"`          // react, ash-p, ash-b, ash-s, dice, vim, mds, knn
+	Method string  `json:"method"`          // react, ash-p, ash-b, ash-s, dice, vim, mds, knn, chain
 	Output string  `json:"output"`          // the graph output the score is computed from
 	P      float64 `json:"p,omitempty"`     // percentile (ReAct, ASH, DICE)
 	Clip   float64 `json:"clip,omitempty"`  // ReAct's clip value
@@ -37,6 +37,7 @@ type Spec struct {
 	Rank   int     `json:"rank,omitempty"`  // Mahalanobis: rank of the precision matrix
 	K      int     `json:"k,omitempty"`     // KNN's neighbour
 	Bank   int     `json:"bank,omitempty"`  // KNN's bank size
+	Steps  []Spec  `json:"steps,omitempty"` // a chain's steps, in order
 }
 
 var (
@@ -65,23 +66,60 @@ func logsumexp(z []float64) float64 {
 	return m + math.Log(s)
 }
 
-// energyOf returns the energy of the head's logits of shaped features, row by row.
-func energyOf(h *Head, shaped []float64, n int, w []float64) []float64 {
-	out := make([]float64, n)
-	z := make([]float64, h.Classes)
-	for i := 0; i < n; i++ {
-		x := shaped[i*h.Dim : (i+1)*h.Dim]
-		for k := range z {
-			s := h.B[k]
-			row := w[k*h.Dim : (k+1)*h.Dim]
-			for j, v := range x {
-				s += row[j] * v
-			}
-			z[k] = s
-		}
-		out[i] = logsumexp(z)
+// Shaper is a detector that changes the logits: ReAct, ASH, DICE and chains of them.
+type Shaper interface {
+	Detector
+	// Logits computes, in float64, the shaped logits of n feature vectors (n×K): any logit
+	// score (energy, MSP, MaxLogit, GEN) applies to them.
+	Logits(feats []float32, n int) ([]float64, error)
+	shapeFeatures(x []float64, n int) // in place
+	shapeWeight(w []float64) []float64
+	headOf() *Head
+}
+
+var (
+	_ Shaper = (*ReAct)(nil)
+	_ Shaper = (*ASH)(nil)
+	_ Shaper = (*DICE)(nil)
+	_ Shaper = (*Chain)(nil)
+)
+
+// shapedLogits applies s to the features and the final layer.
+func shapedLogits(s Shaper, feats []float32, n int) ([]float64, error) {
+	h := s.headOf()
+	if err := checkFeats(h, feats, n); err != nil {
+		return nil, err
 	}
-	return out
+	x := toF64(feats)
+	s.shapeFeatures(x, n)
+	w := s.shapeWeight(h.W)
+	out := make([]float64, n*h.Classes)
+	for i := 0; i < n; i++ {
+		row := x[i*h.Dim : (i+1)*h.Dim]
+		for k := 0; k < h.Classes; k++ {
+			sum := h.B[k]
+			wk := w[k*h.Dim : (k+1)*h.Dim]
+			for j, v := range row {
+				sum += wk[j] * v
+			}
+			out[i*h.Classes+k] = sum
+		}
+	}
+	return out, nil
+}
+
+// shapedEnergy returns the energy (logsumexp, T = 1) of the shaped logits.
+func shapedEnergy(s Shaper, feats []float32, n int) ([]float64, error) {
+	z, err := shapedLogits(s, feats, n)
+	if err != nil {
+		return nil, err
+	}
+	K := s.headOf().Classes
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = logsumexp(z[i*K : (i+1)*K])
+	}
+	return out, nil
 }
 
 func toF64(x []float32) []float64 {
@@ -113,20 +151,21 @@ func (r *ReAct) Spec() Spec {
 	return Spec{Method: "react", Output: r.head.Logits, P: r.P, Clip: r.Clip}
 }
 
-func (r *ReAct) Score(feats []float32, n int) ([]float64, error) {
-	if err := checkFeats(r.head, feats, n); err != nil {
-		return nil, err
-	}
-	x := toF64(feats)
+func (r *ReAct) Score(feats []float32, n int) ([]float64, error)  { return shapedEnergy(r, feats, n) }
+func (r *ReAct) Logits(feats []float32, n int) ([]float64, error) { return shapedLogits(r, feats, n) }
+
+func (r *ReAct) shapeFeatures(x []float64, _ int) {
 	for i, v := range x {
 		x[i] = math.Min(v, r.Clip)
 	}
-	return energyOf(r.head, x, n, r.head.W), nil
 }
+
+func (r *ReAct) shapeWeight(w []float64) []float64 { return w }
+func (r *ReAct) headOf() *Head                     { return r.head }
 
 func (r *ReAct) write(e *editor) error {
 	c := e.initF64("react_clip", nil, []float64{r.Clip})
-	e.replaceHeadInput(e.op(true, "Clip", []string{e.m.Head.Features, "", c}))
+	e.setFeatures(e.op(true, "Clip", []string{e.feat, "", c}))
 	return nil
 }
 
@@ -170,13 +209,15 @@ func (a *ASH) Spec() Spec {
 	return Spec{Method: "ash-" + string(a.Variant), Output: a.head.Logits, P: a.P, Kept: a.K}
 }
 
-func (a *ASH) Score(feats []float32, n int) ([]float64, error) {
-	if err := checkFeats(a.head, feats, n); err != nil {
-		return nil, err
-	}
+func (a *ASH) Score(feats []float32, n int) ([]float64, error)  { return shapedEnergy(a, feats, n) }
+func (a *ASH) Logits(feats []float32, n int) ([]float64, error) { return shapedLogits(a, feats, n) }
+func (a *ASH) shapeWeight(w []float64) []float64                { return w }
+func (a *ASH) headOf() *Head                                    { return a.head }
+
+func (a *ASH) shapeFeatures(x []float64, n int) {
 	D := a.head.Dim
-	x := toF64(feats)
 	idx := make([]int, D)
+	kept := make([]float64, D)
 	for i := 0; i < n; i++ {
 		row := x[i*D : (i+1)*D]
 		s1 := 0.0
@@ -185,7 +226,7 @@ func (a *ASH) Score(feats []float32, n int) ([]float64, error) {
 			s1 += row[j]
 		}
 		sort.SliceStable(idx, func(p, q int) bool { return row[idx[p]] > row[idx[q]] })
-		kept := make([]float64, D)
+		clear(kept)
 		s2 := 0.0
 		for _, j := range idx[:a.K] {
 			kept[j] = row[j]
@@ -204,11 +245,10 @@ func (a *ASH) Score(feats []float32, n int) ([]float64, error) {
 		}
 		copy(row, kept)
 	}
-	return energyOf(a.head, x, n, a.head.W), nil
 }
 
 func (a *ASH) write(e *editor) error {
-	x := e.m.Head.Features
+	x := e.feat
 	v, idx := e.topKIdx(true, x, int64(a.K), true)
 	zeros := e.op(true, "ConstantOfShape", []string{e.op(true, "Shape", []string{x})})
 	var out string
@@ -224,7 +264,7 @@ func (a *ASH) write(e *editor) error {
 		scale := e.op(true, "Exp", []string{e.op(true, "Div", []string{e.reduceSum(true, x, 1), e.reduceSum(true, v, 1)})})
 		out = e.op(true, "Mul", []string{pruned, scale})
 	}
-	e.replaceHeadInput(out)
+	e.setFeatures(out)
 	return nil
 }
 
@@ -279,12 +319,11 @@ func (d *DICE) Spec() Spec {
 	return Spec{Method: "dice", Output: d.head.Logits, P: d.P, Kept: d.Kept()}
 }
 
-func (d *DICE) Score(feats []float32, n int) ([]float64, error) {
-	if err := checkFeats(d.head, feats, n); err != nil {
-		return nil, err
-	}
-	return energyOf(d.head, toF64(feats), n, d.W), nil
-}
+func (d *DICE) Score(feats []float32, n int) ([]float64, error)  { return shapedEnergy(d, feats, n) }
+func (d *DICE) Logits(feats []float32, n int) ([]float64, error) { return shapedLogits(d, feats, n) }
+func (d *DICE) shapeFeatures([]float64, int)                     {}
+func (d *DICE) shapeWeight([]float64) []float64                  { return d.W }
+func (d *DICE) headOf() *Head                                    { return d.head }
 
 func (d *DICE) write(e *editor) error {
 	h := e.m.Head

@@ -15,6 +15,7 @@ type editor struct {
 	mp    *onnx.ModelProto
 	g     *onnx.GraphProto
 	head  *onnx.NodeProto // the copy's final linear node
+	feat  string          // the features the final linear node reads, shaped or not
 	names map[string]bool
 	pre   []*onnx.NodeProto // nodes to insert just before the head node
 	post  []*onnx.NodeProto // nodes to append at the end
@@ -25,7 +26,7 @@ func (m *Model) edit() (*editor, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: cannot copy the model", ErrUnsupported)
 	}
-	e := &editor{m: m, mp: mp, g: mp.GetGraph(), names: map[string]bool{}}
+	e := &editor{m: m, mp: mp, g: mp.GetGraph(), names: map[string]bool{}, feat: m.Head.Features}
 	idx := -1
 	for i, n := range m.proto.GetGraph().GetNode() {
 		if n == m.Head.node {
@@ -177,8 +178,12 @@ func (m *Model) Write(d Detector) ([]byte, error) {
 	return e.marshal()
 }
 
-// replaceHeadInput makes the final linear node read x instead of the features.
-func (e *editor) replaceHeadInput(x string) { e.head.Input[0] = x }
+// setFeatures makes x the (shaped) features that the final linear node reads and that the next
+// shaping step shapes.
+func (e *editor) setFeatures(x string) {
+	e.feat = x
+	e.head.Input[0] = x
+}
 
 // reduceSum sums x over axis, keeping it.
 func (e *editor) reduceSum(before bool, x string, axis int64) string {

@@ -93,3 +93,51 @@ func jsonNum(v float64) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestChainOfFeatureSteps: ReAct then ASH-S shapes the clipped features; the graph equals the
+// host-side composition under ONNX Runtime, and bad chains are refused.
+func TestChainOfFeatureSteps(t *testing.T) {
+	fx := loadFixture(t, "resnet32")
+	f := fitFixture(t, fx)
+	react, _ := f.ReAct(90)
+	ash, _ := NewASH(&fx.model.Head, ASHS, 65)
+	dice, _ := f.DICE(90)
+	c, err := NewChain(react, ash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int(fx.ref.EvalShape[0])
+	want, err := c.Score(fx.evalF, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The chain differs from ASH-S alone: the clip changes what ASH keeps and its scale.
+	alone, _ := ash.Score(fx.evalF, n)
+	if abs, _ := maxDiff(want, alone); abs < 1e-3 {
+		t.Errorf("ReAct+ASH-S scores equal ASH-S's (max diff %g)", abs)
+	}
+	data, err := fx.model.Write(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	z := runORT(t, data, fx.eval, fx.ref.EvalShape, "logits")[0]
+	var got []float64
+	for i := 0; i < n; i++ {
+		got = append(got, logsumexp(f64(z[i*10:(i+1)*10])))
+	}
+	checkClose(t, c.Name()+" graph", got, want, graphTol(want))
+	if s, _ := json.Marshal(c.Spec()); !json.Valid(s) || c.Spec().Method != "chain" || len(c.Spec().Steps) != 2 {
+		t.Errorf("chain spec %s", s)
+	}
+	if _, err := NewChain(react); err == nil {
+		t.Error("a chain of one accepted")
+	}
+	if _, err := NewChain(dice, react, dice); err == nil {
+		t.Error("two DICE steps accepted")
+	}
+	other := loadFixture(t, "cnn28")
+	otherASH, _ := NewASH(&other.model.Head, ASHP, 65)
+	if _, err := NewChain(react, otherASH); err == nil {
+		t.Error("steps of two models accepted")
+	}
+}

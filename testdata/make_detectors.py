@@ -166,6 +166,11 @@ def references(name, fit_x, fit_y, eval_x):
         Wm = W * (contrib > pct(contrib, p))
         ref["dice"].append({"p": p, "kept": int((contrib > pct(contrib, p)).sum()),
                             "scores": scores(lambda f: lse(f @ Wm.T + b))})
+    # DICE + ReAct (the DICE paper's combination): clip the features, then the masked weight.
+    c = pct(X.ravel(), 90)
+    contrib = mean[None, :] * W
+    Wm = W * (contrib > pct(contrib, 90))
+    ref["react_dice"] = {"react_p": 90, "dice_p": 90, "scores": scores(lambda f: lse(np.minimum(f, c) @ Wm.T + b))}
     # Mahalanobis (MDS): class means, shared covariance of the class-centred features, pinvh.
     means = np.stack([X[fit_y == c].mean(0) for c in range(K)])
     centred = X - means[fit_y]
@@ -242,7 +247,10 @@ def spec_norm(name):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "data"))
+    ap.add_argument("--out", default=None, help="output folder (default testdata/detect)")
     args = ap.parse_args()
+    global OUT
+    OUT = args.out or OUT
     torch.set_num_threads(1)
     rng = np.random.default_rng(17)
 
