@@ -40,7 +40,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		defaultConfig = env
 	}
 	path := fs.String("config", defaultConfig, "configuration file (also $"+EnvConfig+")")
-	check := fs.Bool("check-config", false, "validate the configuration and exit")
+	check := fs.Bool("check-config", false, "check the configuration as a start would (model, calibration, keyring, password and TLS files; not the camera or the broker) and exit")
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: oodguardd [flags]\n\nGuards a camera-fed classifier: alerts over MQTT for out-of-distribution frames.\n\nFlags:\n")
@@ -62,6 +62,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *check {
+		warnings, err := daemon.Check(cfg, nil)
+		if err != nil {
+			var ce *daemon.ConfigError
+			if errors.As(err, &ce) {
+				ce.File = *path
+			}
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+			return 2
+		}
+		for _, w := range warnings {
+			fmt.Fprintf(stderr, "Warning: config %s: %s\n", *path, w)
+		}
 		fmt.Fprintf(stdout, "config %s is valid\n", *path)
 		return 0
 	}

@@ -231,7 +231,21 @@ func TestARM64(t *testing.T) {
 			t.Logf("this oodguardd has no -check-config yet; not checking the example configuration with it")
 			return
 		}
-		example := filepath.Join(fw, "etc", "oodguard", "oodguardd.example.yaml")
+		// -check-config opens the model the configuration names: point the example's factory
+		// model at the test model (the rest is checked as it ships).
+		shipped, err := os.ReadFile(filepath.Join(fw, "etc", "oodguard", "oodguardd.example.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models := filepath.Join(tc.root, "testdata", "models")
+		example := filepath.Join(tmp, "oodguardd.example.yaml")
+		edited := strings.NewReplacer(
+			"/var/lib/oodguard/model/model.onnx", filepath.Join(models, "cnn28.onnx"),
+			"/var/lib/oodguard/model/calibration.json", filepath.Join(models, "cnn28.calibration.json"),
+		).Replace(string(shipped))
+		if err := os.WriteFile(example, []byte(edited), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		out = run(t, "oodguardd -check-config on the example configuration",
 			tc.arm64(ctx, tmp, []string{"OODGUARDD_CONFIG="}, daemon, "-check-config", "-config", example))
 		if !strings.Contains(out, "is valid") {

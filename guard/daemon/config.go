@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/oodguard/oodguard/device/source"
@@ -154,6 +155,9 @@ func LoadConfig(path string) (Config, error) {
 	if cfg.MQTT.DeviceID == "" {
 		cfg.MQTT.DeviceID = cfg.DeviceID
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		cfg.resolvePaths(filepath.Dir(abs))
+	}
 	if err := cfg.Validate(); err != nil {
 		var ce *ConfigError
 		if errors.As(err, &ce) {
@@ -251,6 +255,15 @@ func (c *Config) Validate() error {
 			return fieldErr("mqtt."+fe.Field, "%v", fe.Err)
 		}
 		return fieldErr("mqtt", "%v", err)
+	}
+	if err := checkBrokerPort(c.MQTT.Broker); err != nil {
+		return err
+	}
+	if err := checkListen("embedded_broker.listen", c.EmbeddedBroker.Listen); err != nil {
+		return err
+	}
+	if err := checkListen("http.listen", c.HTTP.Listen); err != nil {
+		return err
 	}
 	if c.Outbox.Dir == "" {
 		return fieldErr("outbox.dir", "missing")
