@@ -21,13 +21,17 @@ type folderReader struct {
 }
 
 // OpenFolder opens a folder of JPEG and PNG files (see Options.Layout for how they are
-// labelled), or its sub-folder opts.Prefix. It lists the file names once, walking the tree
-// in lexical order (filepath.WalkDir), and then decodes one file per call to Next. Other
-// files, and files and folders whose names start with ".", are ignored.
+// labelled), or its sub-folder opts.Prefix; dir may also be one image file, read as a flat
+// folder of one. It lists the file names once, walking the tree in lexical order
+// (filepath.WalkDir), and then decodes one file per call to Next. Other files, and files and
+// folders whose names start with ".", are ignored.
 func OpenFolder(dir string, opts Options) (Reader, error) {
 	root := dir
 	if p := strings.Trim(opts.Prefix, "/"); p != "" {
 		root = filepath.Join(dir, filepath.FromSlash(p))
+	}
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		return openImageFile(dir, opts)
 	}
 	r := &folderReader{root: root}
 	var c catalog
@@ -63,6 +67,21 @@ func OpenFolder(dir string, opts Options) (Reader, error) {
 	return r, nil
 }
 
+// openImageFile opens a single image file as a flat folder that holds it alone.
+func openImageFile(path string, opts Options) (Reader, error) {
+	switch {
+	case opts.Prefix != "":
+		return nil, fmt.Errorf("dataset: %s is an image file, which has no folders: drop the prefix %q", path, opts.Prefix)
+	case !isImagePath(filepath.Base(path)):
+		return nil, fmt.Errorf("dataset: %s is neither a folder nor a .jpg, .jpeg or .png file", path)
+	case opts.Layout == LayoutClasses && !opts.Unlabeled:
+		return nil, fmt.Errorf("dataset: %s is a single image file: it has no class folder to label it with", path)
+	}
+	// A flat layout: the image is unlabelled (Label -1), as an image directly in a folder's
+	// root is.
+	return &folderReader{root: filepath.Dir(path), files: []string{filepath.Base(path)}}, nil
+}
+
 // Next decodes the next image file.
 func (r *folderReader) Next() (Sample, error) {
 	if r.err != nil {
@@ -93,6 +112,18 @@ func (r *folderReader) Next() (Sample, error) {
 	}
 	r.next++
 	return Sample{Image: img, Label: label, src: name}, nil
+}
+
+// skip passes over the next image file without opening it (RandomSubset).
+func (r *folderReader) skip() error {
+	if r.err != nil {
+		return r.err
+	}
+	if r.next >= len(r.files) {
+		return r.fail(io.EOF)
+	}
+	r.next++
+	return nil
 }
 
 // Close does nothing: files are closed as soon as they are decoded.

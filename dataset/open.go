@@ -67,7 +67,8 @@ type Options struct {
 
 // Open opens the dataset at path. With FormatAuto the format follows from the path:
 //
-//   - a directory is a folder of images (FormatFolder);
+//   - a directory is a folder of images (FormatFolder), and a single .jpg, .jpeg or .png file
+//     a folder of that one image;
 //   - a name ending in .tar, .tar.gz or .tgz is a tar archive (FormatTar);
 //   - a name containing "idx3" (e.g. train-images-idx3-ubyte.gz) is an IDX images file;
 //   - a name ending in .bin is a CIFAR-10 batch. A glob pattern such as
@@ -93,6 +94,9 @@ func Open(path string, opts Options) (Reader, error) {
 	}
 	if len(paths) > 1 && f != FormatCIFAR {
 		return nil, fmt.Errorf("dataset: %q matches %d files; only CIFAR batches can be read from several files", path, len(paths))
+	}
+	if (f == FormatIDX || f == FormatCIFAR) && opts.Prefix != "" {
+		return nil, fmt.Errorf("dataset: %s is an %s file, which has no folders: drop the prefix %q (PATH#PREFIX selects a folder of a tar archive or of a folder)", paths[0], f, opts.Prefix)
 	}
 	switch f {
 	case FormatIDX:
@@ -122,6 +126,8 @@ func detectFormat(path string) (Format, error) {
 	}
 	name := strings.ToLower(filepath.Base(path))
 	switch {
+	case isImagePath(name):
+		return FormatFolder, nil // a single image file: OpenFolder reads it as a folder of one
 	case strings.HasSuffix(name, ".tar"), strings.HasSuffix(name, ".tar.gz"), strings.HasSuffix(name, ".tgz"):
 		return FormatTar, nil
 	case strings.Contains(name, "idx3"):
