@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,16 +14,18 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/oodguard/oodguard/guard/event"
+	"github.com/oodguard/oodguard/guard/mqtt"
 )
 
 // watchCommand subscribes to devices' alerts and prints them.
 type watchCommand struct {
-	broker, prefix, device string
-	save                   string
-	untilOffline           bool
-	count                  int
-	wait                   time.Duration
-	jsonOut                bool
+	conn           mqtt.Config // broker, credentials and TLS, as in oodguardd's mqtt config
+	prefix, device string
+	save           string
+	untilOffline   bool
+	count          int
+	wait           time.Duration
+	jsonOut        bool
 }
 
 func (c *watchCommand) Usage(w io.Writer) {
@@ -32,13 +35,25 @@ Subscribes to oodguardd alerts (<prefix>/<device>/events), availability and fram
 each alert as it arrives, once per event id (MQTT may deliver a message twice). With -save, the
 flagged frames are written there as <event-id>.jpg.
 
+It reaches the broker as oodguardd does: each connection flag is the key of the daemon's mqtt
+config with '-' for '.' and '_' (tls.ca_file is -tls-ca-file, password_file is -password-file).
+The password comes from a file or an environment variable, never from the command line.
+
 Flags:
 `)
 }
 
 func (c *watchCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("watch", c)
-	fs.StringVar(&c.broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	fs.StringVar(&c.conn.Broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL: tcp://, ssl://, ws:// or wss://")
+	fs.StringVar(&c.conn.Username, "username", "", "MQTT username")
+	fs.StringVar(&c.conn.PasswordFile, "password-file", "", "file holding the password (needs -username)")
+	fs.StringVar(&c.conn.PasswordEnv, "password-env", "", "or: environment variable holding the password (needs -username)")
+	fs.StringVar(&c.conn.TLS.CAFile, "tls-ca-file", "", "PEM roots that sign the broker's certificate (ssl://, wss://; default: the system's)")
+	fs.StringVar(&c.conn.TLS.CertFile, "tls-cert-file", "", "PEM client certificate, for mutual TLS")
+	fs.StringVar(&c.conn.TLS.KeyFile, "tls-key-file", "", "PEM key of -tls-cert-file")
+	fs.StringVar(&c.conn.TLS.ServerName, "tls-server-name", "", "host name to check in the broker's certificate instead of the URL's")
+	fs.BoolVar(&c.conn.TLS.InsecureSkipVerify, "tls-insecure-skip-verify", false, "accept any broker certificate: testing only")
 	fs.StringVar(&c.prefix, "prefix", "oodguard", "topic prefix")
 	fs.StringVar(&c.device, "device", "+", "device id; + for every device")
 	fs.StringVar(&c.save, "save", "", "folder to save flagged frames in")
@@ -51,6 +66,13 @@ func (c *watchCommand) Run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %v", fs.Args())
+	}
+	if err := c.conn.ValidateConnection(); err != nil {
+		return usageError{watchFlagError(err)}
+	}
+	opts, err := c.conn.ClientOptions() // reads the password and TLS files
+	if err != nil {
+		return watchFlagError(err)
 	}
 	if c.save != "" {
 		if err := os.MkdirAll(c.save, 0o755); err != nil {
@@ -105,7 +127,7 @@ func (c *watchCommand) Run(ctx context.Context, args []string) error {
 			finish(dev + " went offline")
 		}
 	}
-	opts := paho.NewClientOptions().AddBroker(c.broker).SetClientID(fmt.Sprintf("oodguard-watch-%d", os.Getpid())).
+	opts.SetClientID(fmt.Sprintf("oodguard-watch-%d", os.Getpid())).
 		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(true).SetConnectTimeout(2 * time.Second)
 	opts.SetOnConnectHandler(func(cl paho.Client) {
 		cl.Subscribe(base+"/events", 1, onEvent)
@@ -126,7 +148,7 @@ func (c *watchCommand) Run(ctx context.Context, args []string) error {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("broker %s: not reachable for %v: %v", c.broker, c.wait, t.Error())
+			return fmt.Errorf("broker %s: not reachable for %v: %v", c.conn.Broker, c.wait, t.Error())
 		}
 		select {
 		case <-ctx.Done():
@@ -135,13 +157,27 @@ func (c *watchCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	defer cl.Disconnect(250)
-	fmt.Fprintf(stdout, "watching %s/# on %s\n", base, c.broker)
+	fmt.Fprintf(stdout, "watching %s/# on %s\n", base, c.conn.Broker)
 	select {
 	case <-ctx.Done():
 	case why := <-done:
 		fmt.Fprintf(stdout, "done: %s\n", why)
 	}
 	return nil
+}
+
+// watchFlagError names the flag of an mqtt config error: "-tls-ca-file: open ca.pem: no such
+// file or directory" rather than the daemon's "mqtt config: tls.ca_file: ...".
+func watchFlagError(err error) error {
+	var fe *mqtt.FieldError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	name := "-" + strings.NewReplacer(".", "-", "_", "-").Replace(fe.Field)
+	if fe.Field == "tls" {
+		name = "-tls-* flags"
+	}
+	return fmt.Errorf("%s: %w", name, fe.Err)
 }
 
 func (c *watchCommand) print(ev event.Event) {

@@ -83,21 +83,8 @@ var schemes = map[string]bool{"tcp": false, "ssl": true, "ws": false, "wss": tru
 
 // Validate reports the first invalid field as a *FieldError. It does not read files.
 func (c Config) Validate() error {
-	u, err := url.Parse(c.Broker)
-	switch {
-	case c.Broker == "":
-		return fieldErr("broker", "missing (e.g. tcp://localhost:1883)")
-	case err != nil:
-		return fieldErr("broker", "%v", err)
-	case u.Host == "":
-		return fieldErr("broker", "%q has no host (want scheme://host:port)", c.Broker)
-	}
-	tlsScheme, ok := schemes[u.Scheme]
-	if !ok {
-		return fieldErr("broker", "scheme %q is not tcp, ssl, ws or wss", u.Scheme)
-	}
-	if u.User != nil {
-		return fieldErr("broker", "credentials in the URL are not allowed; use username and password_file or password_env")
+	if err := c.ValidateConnection(); err != nil {
+		return err
 	}
 	if err := checkLevels(c.TopicPrefix, true); err != nil {
 		return fieldErr("topic_prefix", "%v", err)
@@ -130,6 +117,29 @@ func (c Config) Validate() error {
 		if d.v < d.min {
 			return fieldErr(d.name, "%v is less than %v", d.v, d.min)
 		}
+	}
+	return nil
+}
+
+// ValidateConnection checks only the fields that say how to reach the broker: broker, tls,
+// username and the password's source. Validate checks them too; clients other than the
+// Publisher that share them (oodguard watch) check these alone. It does not read files.
+func (c Config) ValidateConnection() error {
+	u, err := url.Parse(c.Broker)
+	switch {
+	case c.Broker == "":
+		return fieldErr("broker", "missing (e.g. tcp://localhost:1883)")
+	case err != nil:
+		return fieldErr("broker", "%v", err)
+	case u.Host == "":
+		return fieldErr("broker", "%q has no host (want scheme://host:port)", c.Broker)
+	}
+	tlsScheme, ok := schemes[u.Scheme]
+	if !ok {
+		return fieldErr("broker", "scheme %q is not tcp, ssl, ws or wss", u.Scheme)
+	}
+	if u.User != nil {
+		return fieldErr("broker", "credentials in the URL are not allowed; use username and password_file or password_env")
 	}
 	if c.TLS.isSet() && !tlsScheme {
 		return fieldErr("tls", "set, but broker %q does not use TLS (use ssl:// or wss://)", c.Broker)
