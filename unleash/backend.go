@@ -72,7 +72,14 @@ func newONNXBackend(path string) (compute.Backend, error) {
 		}
 		path = p
 	}
-	return onnxbackend.New("cpu," + path)
+	// Loading the library probes ONNX Runtime's API versions from the newest the backend knows
+	// down, and ORT prints a line to stderr for each one it lacks: keep those off the terminal.
+	var b compute.Backend
+	err := withoutAPIProbeNoise(func() (err error) {
+		b, err = onnxbackend.New("cpu," + path)
+		return err
+	})
+	return b, err
 }
 
 // isONNXBackend reports whether b runs graphs on ONNX Runtime.

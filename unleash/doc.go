@@ -83,8 +83,10 @@
 // stride; see onnxgraph/convgrad.go), give max pools that tile their input a gradient of
 // products (onnxgraph/poolgrad.go) and BatchNorm its closed-form gradient
 // (onnxgraph/bngrad.go), and compute a strided average pool by a reshape,
-// all exact. ONNX Runtime prints "The requested API version [26] is not available" while the
-// backend negotiates the API version of ORT 1.24; that is harmless.
+// all exact. ONNX Runtime prints "The requested API version [26] is not available" to stderr
+// while the backend negotiates the API version of ORT 1.24 (with fprintf, before any logger
+// exists); NewBackend passes stderr through a filter that drops those lines while it loads the
+// library (ortnoise_linux.go).
 //
 // NewBackend("xla:...") exists only in builds with the "xla" tag, and needs the PJRT plugin
 // installed beforehand.
