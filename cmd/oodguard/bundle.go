@@ -22,7 +22,7 @@ type bundleCommand struct {
 	version, deviceClass    string
 	minDaemon, minORT       string
 	out                     string
-	gzip                    bool
+	gzip, force             bool
 	canaries                string
 	canaryCount             int
 	ort                     ortFlags
@@ -52,6 +52,7 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.minORT, "min-onnxruntime", ort.ORTVersion, "oldest ONNX Runtime version that may run it")
 	fs.StringVar(&c.out, "out", "", "bundle file to write (default MODEL-VERSION.tar, or .tar.gz with -gzip)")
 	fs.BoolVar(&c.gzip, "gzip", false, "compress the bundle")
+	fs.BoolVar(&c.force, "force", false, "overwrite -out if it exists")
 	fs.StringVar(&c.canaries, "canaries", "", "folder of sample images: their scores become canaries the device checks before switching")
 	fs.IntVar(&c.canaryCount, "canary-count", 4, "how many images of -canaries to use")
 	c.ort.register(fs)
@@ -69,6 +70,9 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("bundle takes no arguments, got %q", fs.Args())
 	}
+	if err := checkModelFile(c.model); err != nil {
+		return err
+	}
 	var m bundle.Manifest
 	var err error
 	if m.Version, err = bundle.ParseVersion(c.version); err != nil {
@@ -85,6 +89,17 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 		}
 	}
 	m.DeviceClass = c.deviceClass
+	out := c.out
+	if out == "" {
+		out = strings.TrimSuffix(filepath.Base(c.model), filepath.Ext(c.model)) + "-" + m.Version.String() + ".tar"
+		if c.gzip {
+			out += ".gz"
+		}
+	}
+	// Checked before the work: a bundle already shipped must not be replaced by mistake.
+	if _, err := os.Lstat(out); err == nil && !c.force {
+		return fmt.Errorf("bundle %s exists: give -force to overwrite it, or another -out", out)
+	}
 	key, err := bundle.ReadPrivateKey(c.key)
 	if err != nil {
 		return err
@@ -104,13 +119,6 @@ func (c *bundleCommand) Run(ctx context.Context, args []string) error {
 	if c.canaries != "" {
 		if m.Canaries, err = makeCanaries(&c.ort, c.model, cal, c.canaries, c.canaryCount); err != nil {
 			return err
-		}
-	}
-	out := c.out
-	if out == "" {
-		out = strings.TrimSuffix(filepath.Base(c.model), filepath.Ext(c.model)) + "-" + m.Version.String() + ".tar"
-		if c.gzip {
-			out += ".gz"
 		}
 	}
 	built, err := bundle.Build(out, bundle.BuildInput{

@@ -82,3 +82,27 @@ func TestBundleCommandRefuses(t *testing.T) {
 		}
 	}
 }
+
+// bundle does not overwrite an existing bundle unless -force.
+func TestBundleRefusesToOverwrite(t *testing.T) {
+	keys := keygen(t, "oodguard")
+	out := filepath.Join(t.TempDir(), "cnn28.tar")
+	if err := os.WriteFile(out, []byte("shipped"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"bundle", "-model", fixture(t, "cnn28.onnx"), "-calibration", fixture(t, "cnn28.calibration.json"),
+		"-key", filepath.Join(keys, "oodguard.key"), "-version", "1.2.0", "-device-class", "test-board", "-out", out}
+	code, _, errOut := oodguardCLI(t, args...)
+	if code != 1 || !strings.Contains(errOut, out) || !strings.Contains(errOut, "-force") {
+		t.Errorf("bundle over an existing file: exit %d, stderr %q; want 1 naming the file and -force", code, errOut)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "shipped" {
+		t.Fatal("bundle overwrote the existing file without -force")
+	}
+	if code, stdout, errOut := oodguardCLI(t, append(args, "-force")...); code != 0 || !strings.Contains(stdout, "wrote "+out) {
+		t.Fatalf("bundle -force: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if b, _ := os.ReadFile(out); string(b) == "shipped" {
+		t.Error("bundle -force left the old file")
+	}
+}

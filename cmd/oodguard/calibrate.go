@@ -20,7 +20,7 @@ type calibrateCommand struct {
 	scoreKind   string
 	temperature float64
 	tpr         float64
-	limit       int
+	sub         subset
 	batch       int
 	out         string
 }
@@ -51,7 +51,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.scoreKind, "score", "energy", "score: energy, msp or maxlogit")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
 	fs.Float64Var(&c.tpr, "tpr", 0.95, "target ID true-positive rate")
-	fs.IntVar(&c.limit, "limit", 0, "use only the first N images (0: all)")
+	c.sub.register(fs, "the data", true)
 	fs.IntVar(&c.batch, "batch", 64, "images per ONNX Runtime run")
 	fs.StringVar(&c.out, "out", "calibration.json", "where to write the calibration")
 	if err := parseFlags(fs, args); err != nil {
@@ -66,6 +66,12 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	if !(c.tpr > 0 && c.tpr <= 1) {
 		return usagef("-tpr %v must be in (0, 1]", c.tpr)
 	}
+	if err := checkTemperature("temperature", c.temperature); err != nil {
+		return err
+	}
+	if err := c.sub.check("limit"); err != nil {
+		return err
+	}
 	sp := score.Spec{Kind: score.Kind(c.scoreKind)}
 	if sp.Kind == score.KindEnergy {
 		sp.Temperature = c.temperature
@@ -77,6 +83,9 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := checkModelFile(c.model); err != nil {
+		return err
+	}
 	spec, _, err := loadSpec(c.preset, c.specFile, c.model)
 	if err != nil {
 		return err
@@ -86,7 +95,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
-	res, err := scoreData(ctx, pool, spec, data, false, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}, Limit: c.limit})
+	res, err := scoreData(ctx, pool, spec, data, false, c.sub, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}})
 	if err != nil {
 		return err
 	}

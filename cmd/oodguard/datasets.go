@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,12 +49,51 @@ func (d dataArg) open(unlabeled bool) (dataset.Reader, error) {
 	return dataset.Open(d.path, d.options(unlabeled))
 }
 
-// openForScoring opens the dataset for a consumer that is done with each sample before it
-// reads the next (batch scoring): IDX and CIFAR readers reuse one image.
-func (d dataArg) openForScoring(unlabeled bool) (dataset.Reader, error) {
+// openForScoring opens the dataset, or the subset sub selects of it, for a consumer that is
+// done with each sample before it reads the next (batch scoring): IDX and CIFAR readers reuse
+// one image.
+func (d dataArg) openForScoring(unlabeled bool, sub subset) (dataset.Reader, error) {
 	opts := d.options(unlabeled)
 	opts.ReuseImages = true
-	return dataset.Open(d.path, opts)
+	r, err := dataset.Open(d.path, opts)
+	if err != nil {
+		return nil, err
+	}
+	return sub.apply(r, d)
+}
+
+// subset is a command's -limit and -seed: a seeded random subset of each dataset, never its
+// first N images (data stored class by class would give one class).
+type subset struct {
+	limit int
+	seed  uint64
+}
+
+// register adds -limit and, unless the command has its own -seed (seed is then set by it),
+// -seed. what names the datasets in the help.
+func (s *subset) register(fs *flag.FlagSet, what string, withSeed bool) {
+	fs.IntVar(&s.limit, "limit", 0, "use a random subset of N images of "+what+", in their stored order (0: all); the same -seed gives the same subset")
+	if withSeed {
+		fs.Uint64Var(&s.seed, "seed", 1, "seed of the -limit subset")
+	}
+}
+
+// check rejects a negative limit.
+func (s subset) check(flag string) error {
+	if s.limit < 0 {
+		return usagef("-%s %d must be >= 0", flag, s.limit)
+	}
+	return nil
+}
+
+// apply returns the subset of r (r itself without a limit); on error it closes r.
+func (s subset) apply(r dataset.Reader, d dataArg) (dataset.Reader, error) {
+	sr, err := dataset.RandomSubset(r, s.limit, s.seed, d.name())
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return sr, nil
 }
 
 func (d dataArg) options(unlabeled bool) dataset.Options {
@@ -125,17 +165,15 @@ func loadSpec(preset, file, model string) (preprocess.Spec, string, error) {
 	return s, file, nil
 }
 
-// scoreData scores one dataset with a progress bar on a terminal.
-func scoreData(ctx context.Context, pool *batchscore.Pool, spec preprocess.Spec, d dataArg, unlabeled bool, opts batchscore.Options) (*batchscore.Result, error) {
-	r, err := d.openForScoring(unlabeled)
+// scoreData scores one dataset, or the subset sub selects of it, with a progress bar on a
+// terminal.
+func scoreData(ctx context.Context, pool *batchscore.Pool, spec preprocess.Spec, d dataArg, unlabeled bool, sub subset, opts batchscore.Options) (*batchscore.Result, error) {
+	r, err := d.openForScoring(unlabeled, sub)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	total := r.Len()
-	if opts.Limit > 0 && (total < 0 || opts.Limit < total) {
-		total = opts.Limit
-	}
 	bar := newBar(total, d.name())
 	opts.Progress = func(n int) { bar.Set(n) }
 	start := time.Now()

@@ -28,7 +28,7 @@ type evalCommand struct {
 	specFile    string
 	scores      string
 	temperature float64
-	limit       int
+	sub         subset
 	batch       int
 	out         string
 	jsonOut     bool
@@ -74,7 +74,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	fs.Float64Var(&c.odin.Epsilon, "odin-epsilon", odin.DefaultEpsilon, "ODIN perturbation step in [0,1] pixel space")
 	fs.StringVar(&c.odinBackend, "odin-backend", "onnx", "GoMLX backend for ODIN: onnx (ONNX Runtime) or go")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
-	fs.IntVar(&c.limit, "limit", 0, "use only the first N images of each set (0: all)")
+	c.sub.register(fs, "each set", true)
 	fs.IntVar(&c.batch, "batch", 64, "images per ONNX Runtime run")
 	fs.StringVar(&c.out, "out", "report", "report folder")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the report as JSON instead of a table")
@@ -87,6 +87,12 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %v", fs.Args())
+	}
+	if err := checkTemperature("temperature", c.temperature); err != nil {
+		return err
+	}
+	if err := c.sub.check("limit"); err != nil {
+		return err
 	}
 	scoreList, withODIN := splitODIN(c.scores)
 	var specs []score.Spec
@@ -103,6 +109,9 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	idData, err := parseDataArg(c.id)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkModelFile(c.model); err != nil {
+		return err
 	}
 	var cal *calibrate.Calibration
 	var spec preprocess.Spec
@@ -124,14 +133,14 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	defer closePool()
 
 	start := time.Now()
-	bopts := batchscore.Options{Batch: c.batch, Scores: specs, Limit: c.limit}
-	idRes, err := scoreData(ctx, pool, spec, idData, false, bopts)
+	bopts := batchscore.Options{Batch: c.batch, Scores: specs}
+	idRes, err := scoreData(ctx, pool, spec, idData, false, c.sub, bopts)
 	if err != nil {
 		return err
 	}
 	oodRes := make([]*batchscore.Result, len(c.ood))
 	for i, d := range c.ood {
-		if oodRes[i], err = scoreData(ctx, pool, spec, d, true, bopts); err != nil {
+		if oodRes[i], err = scoreData(ctx, pool, spec, d, true, c.sub, bopts); err != nil {
 			return err
 		}
 	}
@@ -272,18 +281,14 @@ func (c *evalCommand) evalODIN(ctx context.Context, spec preprocess.Spec, idData
 
 // scoreODIN scores one dataset with ODIN, with a progress bar on a terminal.
 func (c *evalCommand) scoreODIN(ctx context.Context, sc *odin.Scorer, spec preprocess.Spec, d dataArg, unlabeled bool) ([]float64, error) {
-	r, err := d.openForScoring(unlabeled)
+	r, err := d.openForScoring(unlabeled, c.sub)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	total := r.Len()
-	if c.limit > 0 && (total < 0 || c.limit < total) {
-		total = c.limit
-	}
-	bar := newBar(total, "odin "+d.name())
+	bar := newBar(r.Len(), "odin "+d.name())
 	start := time.Now()
-	s, err := sc.Dataset(ctx, r, spec, odin.DatasetOptions{Batch: c.batch, Limit: c.limit, Progress: func(n int) { bar.Set(n) }})
+	s, err := sc.Dataset(ctx, r, spec, odin.DatasetOptions{Batch: c.batch, Progress: func(n int) { bar.Set(n) }})
 	bar.Finish()
 	if err != nil {
 		return nil, err

@@ -44,10 +44,13 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("inspect takes one model file, got %d arguments", fs.NArg())
 	}
+	path := fs.Arg(0)
+	if err := checkModelFile(path); err != nil {
+		return err
+	}
 	if _, err := c.ort.options(); err != nil {
 		return err
 	}
-	path := fs.Arg(0)
 	info, err := ort.Inspect(path)
 	if err != nil {
 		return err

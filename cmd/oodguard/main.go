@@ -73,6 +73,9 @@ func run(args []string, out, errOut io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if args[0] == "-version" || args[0] == "--version" {
+		args = append([]string{"version"}, args[1:]...) // as oodguardd -version, plus ONNX Runtime's
+	}
 	for _, c := range commands {
 		if c.name != args[0] {
 			continue
@@ -100,7 +103,7 @@ func printUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'oodguard <command> -h' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'oodguard <command> -h' for a command's flags; 'oodguard -version' prints the version.\n")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting and prints the

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/oodguard/oodguard/calibrate"
-	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
@@ -74,6 +73,12 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return usagef("score takes one input, got %d arguments", fs.NArg())
+	}
+	if err := checkTemperature("temperature", c.temperature); err != nil {
+		return err
+	}
+	if err := checkModelFile(c.model); err != nil {
+		return err
 	}
 	energy, err := score.Spec{Kind: score.KindEnergy, Temperature: c.temperature}.Func()
 	if err != nil {
@@ -187,12 +192,7 @@ func (c *scoreCommand) openInput(path string, clf *ort.Classifier, cal *calibrat
 	if err != nil {
 		return nil, usageError{err}
 	}
-	var r dataset.Reader
-	if st, serr := os.Stat(d.path); serr == nil && !st.IsDir() && isImageFile(d.path) {
-		r, err = dataset.OpenFolder(d.path, dataset.Options{Layout: dataset.LayoutFlat})
-	} else {
-		r, err = d.open(true)
-	}
+	r, err := d.open(true) // an image file is a folder of one
 	if err != nil {
 		return nil, err
 	}
@@ -207,11 +207,6 @@ func (c *scoreCommand) openInput(path string, clf *ort.Classifier, cal *calibrat
 		}
 		return s.Name(), nil
 	}, nil
-}
-
-func isImageFile(p string) bool {
-	p = strings.ToLower(p)
-	return strings.HasSuffix(p, ".png") || strings.HasSuffix(p, ".jpg") || strings.HasSuffix(p, ".jpeg")
 }
 
 // readTensorFile reads raw little-endian float32 values that must fill whole images of shape s.

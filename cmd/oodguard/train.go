@@ -104,7 +104,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.backend, "backend", def.Backend, "GoMLX backend: onnx (ONNX Runtime, fastest) or go (pure Go, slow)")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T of the OOD score")
 	fs.IntVar(&c.limit, "limit", 0, "train on a random subset of N images (0: all)")
-	fs.IntVar(&c.valLimit, "val-limit", 0, "validate on the first N images of each set (0: all)")
+	fs.IntVar(&c.valLimit, "val-limit", 0, "validate on a random subset of N images of each set, the same every epoch (0: all)")
 	fs.StringVar(&c.out, "out", "train-run", "output folder (must not hold a run already)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -218,8 +218,8 @@ func (c *trainCommand) config(fs *flag.FlagSet) (train.Config, error) {
 	if !strings.HasPrefix(c.backend, "onnx") && !strings.HasPrefix(c.backend, "go") && !strings.HasPrefix(c.backend, "xla") {
 		return cfg, usagef("unknown -backend %q (want onnx or go)", c.backend)
 	}
-	if c.temperature <= 0 {
-		return cfg, usagef("-temperature %v: want > 0", c.temperature)
+	if err := checkTemperature("temperature", c.temperature); err != nil {
+		return cfg, err
 	}
 	if c.limit < 0 || c.valLimit < 0 {
 		return cfg, usagef("-limit and -val-limit must be >= 0")
@@ -253,7 +253,9 @@ func (c *trainCommand) config(fs *flag.FlagSet) (train.Config, error) {
 // validation opens the validation sets. The ID set gets the training set's class names, so that
 // its labels follow the training order (and a class the model does not know is an error).
 func (c *trainCommand) validation(classes []string, ortOpts ort.Options) (train.Validation, error) {
-	val := train.Validation{Temperature: c.temperature, Limit: c.valLimit, ORT: ortOpts}
+	// -val-limit is a random subset (seeded by -seed), the same for every checkpoint.
+	val := train.Validation{Temperature: c.temperature, ORT: ortOpts}
+	sub := subset{limit: c.valLimit, seed: c.seed}
 	if c.idVal == "" {
 		return val, nil
 	}
@@ -262,14 +264,24 @@ func (c *trainCommand) validation(classes []string, ortOpts ort.Options) (train.
 		return val, usageError{err}
 	}
 	val.ID = &train.Source{Name: id.name(), Open: func() (dataset.Reader, error) {
-		return dataset.Open(id.path, dataset.Options{Prefix: id.prefix, Layout: dataset.LayoutClasses, Classes: classes})
+		r, err := dataset.Open(id.path, dataset.Options{Prefix: id.prefix, Layout: dataset.LayoutClasses, Classes: classes})
+		if err != nil {
+			return nil, err
+		}
+		return sub.apply(r, id)
 	}}
 	if c.oodVal != "" {
 		ood, err := parseDataArg(c.oodVal)
 		if err != nil {
 			return val, usageError{err}
 		}
-		val.OOD = &train.Source{Name: ood.name(), Open: func() (dataset.Reader, error) { return ood.open(true) }}
+		val.OOD = &train.Source{Name: ood.name(), Open: func() (dataset.Reader, error) {
+			r, err := ood.open(true)
+			if err != nil {
+				return nil, err
+			}
+			return sub.apply(r, ood)
+		}}
 	}
 	// Open each once now, so that a wrong path fails before training starts.
 	for _, s := range []*train.Source{val.ID, val.OOD} {

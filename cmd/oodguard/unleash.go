@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -32,8 +34,9 @@ type unleashCommand struct {
 	scoreInit              string
 	lr, momentum, wd       float64
 	epochs, batch          int
-	pad                    int
-	noFlip, bnEval         bool
+	crop, oldPad           int
+	flip, oldNoFlip        bool
+	bnEval                 bool
 	seed                   uint64
 	limit, checkLimit      int
 	backend, ortLib        string
@@ -93,7 +96,7 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.oodVal, "ood-val", "", "OOD validation data (grid)")
 	fs.IntVar(&c.gridEpochs, "grid-epochs", def.GridEpochs, "training epochs per grid candidate")
 	fs.StringVar(&c.gridFactors, "grid-factors", "0.25,0.5,0.75,1", "grid: multipliers of the estimate and of the dense loss")
-	fs.IntVar(&c.valLimit, "val-limit", 2000, "use only the first N images of -id-val and -ood-val (0: all)")
+	fs.IntVar(&c.valLimit, "val-limit", 2000, "use a random subset of N images of -id-val and of -ood-val (0: all)")
 	fs.Float64Var(&c.keep, "keep", def.Keep, "umap: fraction of each layer's weights kept, in (0,1]")
 	fs.StringVar(&c.scoreInit, "score-init", "kaiming", "umap: score initialisation: kaiming (official, a random mask) or magnitude (|w|)")
 	fs.Float64Var(&c.lr, "lr", def.LR, "base learning rate (cosine decay per epoch)")
@@ -101,12 +104,14 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.batch, "batch", def.Batch, "batch size (the last partial batch of each epoch is dropped)")
 	fs.Float64Var(&c.momentum, "momentum", def.Momentum, "SGD momentum")
 	fs.Float64Var(&c.wd, "wd", def.WeightDecay, "weight decay (coupled, also on umap scores)")
-	fs.IntVar(&c.pad, "pad", def.Augment.Pad, "random-crop padding in pixels (0: no crop)")
-	fs.BoolVar(&c.noFlip, "no-flip", false, "no random horizontal flip")
+	fs.IntVar(&c.crop, "crop", def.Augment.Pad, "zero padding of the random crop in pixels (0: no crop), as in train")
+	fs.BoolVar(&c.flip, "flip", true, "random horizontal flip (-flip=false: none), as in train")
+	fs.IntVar(&c.oldPad, "pad", def.Augment.Pad, "deprecated: use -crop")
+	fs.BoolVar(&c.oldNoFlip, "no-flip", false, "deprecated: use -flip=false")
 	fs.BoolVar(&c.bnEval, "bn-eval", false, "keep BatchNorm in inference mode while training (not official)")
-	fs.Uint64Var(&c.seed, "seed", def.Seed, "seed of scores, estimate mask, shuffling and augmentation")
-	fs.IntVar(&c.limit, "limit", 0, "use only the first N training images (0: all)")
-	fs.IntVar(&c.checkLimit, "check-limit", 2000, "images of the per-epoch accuracy set (-id-val, else the training data)")
+	fs.Uint64Var(&c.seed, "seed", def.Seed, "seed of scores, estimate mask, shuffling, augmentation and the -limit subsets")
+	fs.IntVar(&c.limit, "limit", 0, "train on a random subset of N images (0: all), as train -limit")
+	fs.IntVar(&c.checkLimit, "check-limit", 2000, "images of the per-epoch accuracy set, a random subset of -id-val, else of the training data (0: all)")
 	fs.StringVar(&c.backend, "backend", "onnx", "GoMLX backend: onnx (ONNX Runtime, fast) or go (pure Go, slow)")
 	fs.StringVar(&c.ortLib, "ort-lib", "", "path of libonnxruntime.so (default: $"+ort.EnvLibrary+", then the usual places)")
 	if err := parseFlags(fs, args); err != nil {
@@ -115,6 +120,9 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("unexpected arguments %v", fs.Args())
 	}
+	if err := c.deprecatedFlags(fs); err != nil {
+		return err
+	}
 	cfg, err := c.config()
 	if err != nil {
 		return err
@@ -122,6 +130,9 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	trainArg, err := parseDataArg(c.data)
 	if err != nil {
 		return usageError{err}
+	}
+	if err := checkModelFile(c.model); err != nil {
+		return err
 	}
 	spec, _, err := loadSpec(c.preset, c.specFile, c.model)
 	if err != nil {
@@ -152,9 +163,12 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return nil, err
 		}
+		if r, err = (subset{limit: limit, seed: c.seed}).apply(r, d); err != nil {
+			return nil, err
+		}
 		defer r.Close()
 		start := time.Now()
-		data, err := urun.Load(ctx, d.name(), r, spec, limit, labelled)
+		data, err := urun.Load(ctx, d.name(), r, spec, 0, labelled)
 		if err != nil {
 			return nil, err
 		}
@@ -183,9 +197,9 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg.Check = train.Head(c.checkLimit)
+	cfg.Check = sampleData(train, c.checkLimit, c.seed)
 	if cfg.IDVal != nil {
-		cfg.Check = cfg.IDVal.Head(c.checkLimit)
+		cfg.Check = sampleData(cfg.IDVal, c.checkLimit, c.seed)
 	}
 	if cfg.Batch > train.Len() {
 		return usagef("-batch %d is larger than the %d training images", cfg.Batch, train.Len())
@@ -226,6 +240,52 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
+// deprecatedFlags maps the old augmentation flags (-pad N, -no-flip) onto -crop and -flip, which
+// mean the same in train, with a warning; given together with their new names they are an error.
+func (c *unleashCommand) deprecatedFlags(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, d := range []struct{ old, new string }{{"pad", "crop"}, {"no-flip", "flip"}} {
+		if !set[d.old] {
+			continue
+		}
+		if set[d.new] {
+			return usagef("-%s is the deprecated name of -%s: give only -%s", d.old, d.new, d.new)
+		}
+		fmt.Fprintf(stderr, "warning: -%s is deprecated and will go; use -%s, as train does\n", d.old, d.new)
+	}
+	if set["pad"] {
+		c.crop = c.oldPad
+	}
+	if set["no-flip"] {
+		c.flip = !c.oldNoFlip
+	}
+	return nil
+}
+
+// sampleData returns a seeded random subset of n images of d, in d's order (d itself when n <= 0
+// or n >= d.Len()): the first n of data stored class by class would be one class.
+func sampleData(d *urun.Data, n int, seed uint64) *urun.Data {
+	if n <= 0 || n >= d.Len() {
+		return d
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x436865636b))
+	keep := make([]bool, d.Len())
+	for _, i := range rng.Perm(d.Len())[:n] {
+		keep[i] = true
+	}
+	per := d.C * d.H * d.W
+	s := *d
+	s.X, s.Labels = make([]float32, 0, n*per), make([]int, 0, n)
+	for i, k := range keep {
+		if k {
+			s.X = append(s.X, d.X[i*per:(i+1)*per]...)
+			s.Labels = append(s.Labels, d.Labels[i])
+		}
+	}
+	return &s
+}
+
 // config turns the flags into a run configuration; errors are usage errors.
 func (c *unleashCommand) config() (urun.Config, error) {
 	var method unleash.Method
@@ -246,7 +306,13 @@ func (c *unleashCommand) config() (urun.Config, error) {
 	cfg.Keep, cfg.EstimateKeep, cfg.GridEpochs = c.keep, c.estimateKeep, c.gridEpochs
 	cfg.LR, cfg.Epochs, cfg.Batch, cfg.Momentum, cfg.WeightDecay = c.lr, c.epochs, c.batch, c.momentum, c.wd
 	cfg.BatchNormEval, cfg.Seed = c.bnEval, c.seed
-	cfg.Augment = urun.Augment{Pad: c.pad, Flip: !c.noFlip}
+	if c.crop < 0 {
+		return urun.Config{}, usagef("-crop %d must be >= 0", c.crop)
+	}
+	if c.limit < 0 || c.valLimit < 0 || c.checkLimit < 0 {
+		return urun.Config{}, usagef("-limit, -val-limit and -check-limit must be >= 0")
+	}
+	cfg.Augment = urun.Augment{Pad: c.crop, Flip: c.flip}
 	if method == unleash.UMAP && (!(c.keep > 0) || c.keep > 1) {
 		return urun.Config{}, usagef("-keep %v must be in (0,1]", c.keep)
 	}

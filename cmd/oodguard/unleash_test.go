@@ -341,3 +341,43 @@ func TestUnleashBadInput(t *testing.T) {
 		t.Error("a failed run wrote the output model")
 	}
 }
+
+// unleash takes train's augmentation flags, -crop N and -flip; -pad and -no-flip still work, with
+// a warning, as deprecated names.
+func TestUnleashAugmentFlagsAsTrain(t *testing.T) {
+	for _, cmd := range []string{"train", "unleash"} {
+		_, _, help := runCLI(t, cmd, "-h")
+		for _, flag := range []string{"\n  -crop int", "\n  -flip"} {
+			if !strings.Contains(help, flag) {
+				t.Errorf("%s -h lacks %q", cmd, strings.TrimSpace(flag))
+			}
+		}
+	}
+	f := newUnleashFixture(t)
+	out := filepath.Join(f.dir, "aug.onnx")
+	base := []string{"unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-constraint", "0"}
+	for _, c := range []struct {
+		args    []string
+		augment string
+		warns   bool
+	}{
+		{[]string{"-crop", "2", "-flip=false"}, "random crop (padding 2, black)", false},
+		{[]string{"-crop", "0"}, "random horizontal flip", false},
+		{[]string{"-pad", "3", "-no-flip"}, "random crop (padding 3, black)", true},
+	} {
+		code, _, errOut := runCLI(t, append(append([]string(nil), base...), c.args...)...)
+		if code != 0 {
+			t.Fatalf("unleash %v: exit %d\n%s", c.args, code, errOut)
+		}
+		if got := readRecord(t, strings.TrimSuffix(out, ".onnx")+".run.json").Augment; got != c.augment {
+			t.Errorf("unleash %v: augmentation %q, want %q", c.args, got, c.augment)
+		}
+		if warned := strings.Contains(errOut, "deprecated"); warned != c.warns {
+			t.Errorf("unleash %v: deprecation warning %v, want %v:\n%s", c.args, warned, c.warns, errOut)
+		}
+	}
+	code, _, errOut := runCLI(t, append(append([]string(nil), base...), "-pad", "3", "-crop", "2")...)
+	if code != 2 || !strings.Contains(errOut, "-pad") {
+		t.Errorf("unleash -pad 3 -crop 2: exit %d, stderr %q; want 2", code, errOut)
+	}
+}
