@@ -7,10 +7,12 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	urun "github.com/oodguard/oodguard/unleash/run"
 )
 
 // writeGrayPNGs writes n 28x28 PNGs of one gray level into dir.
@@ -90,5 +92,37 @@ func TestLimitIsRandomSubset(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "calibrate", "-model", model, "-data", id, "-limit", "-1", "-out", cal); code != 2 || !strings.Contains(errOut, "-limit") {
 		t.Errorf("calibrate -limit -1: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// unleash's -check-limit set is a seeded random subset of data held class by class, its images
+// and labels kept together; Head took the first class alone.
+func TestSampleDataDrawsEveryClass(t *testing.T) {
+	d := &urun.Data{Name: "train", C: 1, H: 1, W: 2}
+	for c := range 4 {
+		for i := range 50 {
+			d.Labels = append(d.Labels, c)
+			d.X = append(d.X, float32(c), float32(i))
+		}
+	}
+	s := sampleData(d, 40, 3)
+	if s.Len() != 40 || len(s.X) != 80 {
+		t.Fatalf("sample of 40: %d labels, %d values", s.Len(), len(s.X))
+	}
+	classes := map[int]int{}
+	for i, l := range s.Labels {
+		classes[l]++
+		if s.X[2*i] != float32(l) {
+			t.Fatalf("image %d of class %v carries label %d", i, s.X[2*i], l)
+		}
+	}
+	if len(classes) != 4 {
+		t.Errorf("40 of 200 images in 4 classes drew classes %v", classes)
+	}
+	if again := sampleData(d, 40, 3); !slices.Equal(again.X, s.X) {
+		t.Error("the same seed drew another sample")
+	}
+	if sampleData(d, 0, 3) != d || sampleData(d, 200, 3) != d {
+		t.Error("no limit, or one of the whole set, must give the set itself")
 	}
 }
