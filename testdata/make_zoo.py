@@ -40,11 +40,17 @@ normal values) with the labels in each NAME.ref.json. NAME.ref.json holds:
                 largest weights, exactly n - int(0.2*n) of n), constraint c; for the first step
                 with BatchNorm in train mode: the flooded loss |CE - c| + c and CE, the
                 straight-through score gradients and the gradients of the effective weights w*m
-                of a few layers (grad_layers)
+                of a few layers (grad_layers); Dropout and StochasticDepth off (the eval-mode
+                export has neither, so the trainer runs without them)
   um            constraint c; the loss, CE and the gradients of the same layers' weights and of
                 one BatchNorm scale, dense weights, BatchNorm in train mode
+The losses and gradients are computed in float64 (the model and batch converted); each step's
+torch_f32_error holds, per value, PyTorch's own float32 error against them (max |f32 - f64| over
+max |f64|), which is large where a gradient is ill-conditioned (DenseNet-BC's first convolution
+on this normal-noise batch: about 3e-3).
 The semantics are those of testdata/unleash/make_reference.py (the official Unleashing Mask code).
 """
+import copy
 import json
 import os
 from functools import partial
@@ -63,6 +69,7 @@ from torchvision.models import mobilenetv3 as tvmv3
 from torchvision.models import resnet as tvresnet
 from torchvision.models import shufflenetv2 as tvshuffle
 from torchvision.models import squeezenet as tvsqueeze
+from torchvision.ops import StochasticDepth
 from torchvision.ops.misc import Conv2dNormActivation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -354,6 +361,11 @@ def make(name, ctor, x, y, seed):
     export(model, os.path.join(OUT, name + ".folded.onnx"), preserve=False)
     if name == "resnet18":
         export(model, os.path.join(OUT, name + ".trainbn.onnx"), train=True)
+    # The eval-mode export has no Dropout (nor torchvision's StochasticDepth): the train-mode
+    # reference steps run without them, as the trainer runs the file.
+    for mod in model.modules():
+        if isinstance(mod, (nn.Dropout, StochasticDepth)):
+            mod.p = 0.0
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.no_grad():
         logits = model(x)
@@ -379,10 +391,26 @@ def make(name, ctor, x, y, seed):
         "grad_layers": grad_layers,
         "made_by": "testdata/make_zoo.py with PyTorch " + torch.__version__,
     }
-    ref["umap"] = umap_step(model, x, y, masked, grad_layers, c)
+    # The steps in float64 are the reference; PyTorch's own float32 error against them is kept,
+    # so that a test can tell an ill-conditioned gradient (float32 cannot do better) from a bug.
+    m64 = copy.deepcopy(model).double()
+    umap32 = umap_step(model, x, y, masked, grad_layers, c)
+    umap64 = umap_step(m64, x.double(), y, masked, grad_layers, c)
     model.load_state_dict(state)
-    ref["um"] = um_step(model, x, y, um_names, c)
+    m64 = copy.deepcopy(model).double()
+    um32 = um_step(model, x, y, um_names, c)
+    um64 = um_step(m64, x.double(), y, um_names, c)
     model.load_state_dict(state)
+    for r32, r64 in ((umap32, umap64), (um32, um64)):
+        err = {"loss": abs(r32["loss"] - r64["loss"]) / abs(r64["loss"]), "ce": abs(r32["ce"] - r64["ce"]) / abs(r64["ce"])}
+        for field in ("score_grad", "weff_grad", "grad"):
+            for k, v in r64.get(field, {}).items():
+                a, b = np.array(r32[field][k]), np.array(v)
+                err[field + "/" + k] = float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+        r64["torch_f32_error"] = err
+        worst = max(err, key=err.get)
+        print(f"  PyTorch float32 vs float64: largest relative error {err[worst]:.3g} ({worst})")
+    ref["umap"], ref["um"] = umap64, um64
     with open(os.path.join(OUT, name + ".ref.json"), "w") as f:
         json.dump(ref, f)
         f.write("\n")

@@ -594,6 +594,13 @@ func (b *builder) pool(isMax bool) *Node {
 			b.zeros = append(b.zeros, zero)
 			return y
 		}
+		if b.opts.ExplicitMaxPoolGradients && k == 2 {
+			// Overlapping or padded windows: GoMLX's gradient of such a pool is wrong on the
+			// ONNX Runtime backend (TestMaxPoolExplicitPadded).
+			y, zero := maxPoolExplicitPadded(x, kernel, strides, pads)
+			b.zeros = append(b.zeros, zero)
+			return y
+		}
 		return MaxPool(padded).ChannelsAxis(timages.ChannelsFirst).WindowPerAxis(kernel...).StridePerAxis(strides...).NoPadding().Done()
 	}
 	var sum *Node

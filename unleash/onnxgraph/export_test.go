@@ -11,3 +11,6 @@ var MaxPoolExplicit = maxPoolExplicit
 
 // BatchNormExplicit exposes batchNormExplicit to the external tests.
 var BatchNormExplicit = batchNormExplicit
+
+// MaxPoolExplicitPadded exposes maxPoolExplicitPadded to the external tests.
+var MaxPoolExplicitPadded = maxPoolExplicitPadded
