@@ -1,94 +1,230 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 )
 
 // eigSym returns the eigenvalues of the symmetric n×n matrix a (row-major) in descending order
-// and the matching unit eigenvectors as the columns of v (row-major n×n). It uses cyclic Jacobi
-// rotations, accurate to a few ulps of the largest eigenvalue; its cost is O(n³) per sweep with
-// about 6-10 sweeps, seconds for n = 512, and it does not change a.
+// and the matching unit eigenvectors as the columns of v (row-major n×n). It reduces a to
+// tridiagonal form with Householder reflections and diagonalises that with the implicit QL
+// method (the EISPACK tred2/tql2 algorithms, as in JAMA), O(n³): 4 s for n = 512 on the 2-vCPU
+// development VM (tred2 walks columns; ResNet-50's n = 2048 would take minutes). It
+// does not change a.
 func eigSym(a []float64, n int) (vals []float64, v []float64, err error) {
 	if len(a) != n*n {
 		return nil, nil, fmt.Errorf("eigSym: %d values for a %d×%d matrix", len(a), n, n)
 	}
-	m := append([]float64(nil), a...)
-	v = make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		v[i*n+i] = 1
-		for j := 0; j < i; j++ {
-			if m[i*n+j] != m[j*n+i] {
-				avg := (m[i*n+j] + m[j*n+i]) / 2
-				m[i*n+j], m[j*n+i] = avg, avg
-			}
+	for _, x := range a {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, nil, errors.New("eigSym: the matrix has a non-finite value")
 		}
 	}
-	for sweep := 0; ; sweep++ {
-		off, norm := 0.0, 0.0
-		for i := 0; i < n; i++ {
-			for j := 0; j < n; j++ {
-				x := m[i*n+j] * m[i*n+j]
-				norm += x
-				if i != j {
-					off += x
-				}
-			}
+	if n == 0 {
+		return nil, nil, nil
+	}
+	V := make([]float64, n*n) // V[i*n+j]; symmetrised copy of a
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			V[i*n+j] = (a[i*n+j] + a[j*n+i]) / 2
 		}
-		if off <= 1e-30*norm || off == 0 {
-			break
+	}
+	d := make([]float64, n)
+	e := make([]float64, n)
+	tred2(V, d, e, n)
+	// tql2 rotates columns of V; work on its transpose so that they are contiguous rows.
+	T := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			T[j*n+i] = V[i*n+j]
 		}
-		if sweep == 100 {
-			return nil, nil, fmt.Errorf("eigSym: no convergence after 100 sweeps (off-diagonal %g of %g)", math.Sqrt(off), math.Sqrt(norm))
-		}
-		for p := 0; p < n-1; p++ {
-			for q := p + 1; q < n; q++ {
-				apq := m[p*n+q]
-				if apq == 0 {
-					continue
-				}
-				app, aqq := m[p*n+p], m[q*n+q]
-				theta := (aqq - app) / (2 * apq)
-				t := 1 / (math.Abs(theta) + math.Sqrt(theta*theta+1))
-				if theta < 0 {
-					t = -t
-				}
-				c := 1 / math.Sqrt(t*t+1)
-				s := t * c
-				for k := 0; k < n; k++ { // columns p and q
-					mkp, mkq := m[k*n+p], m[k*n+q]
-					m[k*n+p] = c*mkp - s*mkq
-					m[k*n+q] = s*mkp + c*mkq
-				}
-				for k := 0; k < n; k++ { // rows p and q
-					mpk, mqk := m[p*n+k], m[q*n+k]
-					m[p*n+k] = c*mpk - s*mqk
-					m[q*n+k] = s*mpk + c*mqk
-				}
-				m[p*n+q], m[q*n+p] = 0, 0
-				for k := 0; k < n; k++ {
-					vkp, vkq := v[k*n+p], v[k*n+q]
-					v[k*n+p] = c*vkp - s*vkq
-					v[k*n+q] = s*vkp + c*vkq
-				}
-			}
-		}
+	}
+	if err := tql2(T, d, e, n); err != nil {
+		return nil, nil, err
 	}
 	order := make([]int, n)
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(i, j int) bool { return m[order[i]*n+order[i]] > m[order[j]*n+order[j]] })
+	sort.SliceStable(order, func(i, j int) bool { return d[order[i]] > d[order[j]] })
 	vals = make([]float64, n)
-	sorted := make([]float64, n*n)
+	v = make([]float64, n*n)
 	for c, o := range order {
-		vals[c] = m[o*n+o]
+		vals[c] = d[o]
 		for r := 0; r < n; r++ {
-			sorted[r*n+c] = v[r*n+o]
+			v[r*n+c] = T[o*n+r]
 		}
 	}
-	return vals, sorted, nil
+	return vals, v, nil
+}
+
+// tred2 reduces the symmetric matrix in V to tridiagonal form (diagonal d, subdiagonal e[1:])
+// and leaves the accumulated orthogonal transformation in V.
+func tred2(V, d, e []float64, n int) {
+	for j := 0; j < n; j++ {
+		d[j] = V[(n-1)*n+j]
+	}
+	for i := n - 1; i > 0; i-- {
+		scale, h := 0.0, 0.0
+		for k := 0; k < i; k++ {
+			scale += math.Abs(d[k])
+		}
+		if scale == 0 {
+			e[i] = d[i-1]
+			for j := 0; j < i; j++ {
+				d[j] = V[(i-1)*n+j]
+				V[i*n+j] = 0
+				V[j*n+i] = 0
+			}
+		} else {
+			for k := 0; k < i; k++ {
+				d[k] /= scale
+				h += d[k] * d[k]
+			}
+			f := d[i-1]
+			g := math.Sqrt(h)
+			if f > 0 {
+				g = -g
+			}
+			e[i] = scale * g
+			h -= f * g
+			d[i-1] = f - g
+			for j := 0; j < i; j++ {
+				e[j] = 0
+			}
+			for j := 0; j < i; j++ {
+				f = d[j]
+				V[j*n+i] = f
+				g = e[j] + V[j*n+j]*f
+				for k := j + 1; k <= i-1; k++ {
+					g += V[k*n+j] * d[k]
+					e[k] += V[k*n+j] * f
+				}
+				e[j] = g
+			}
+			f = 0
+			for j := 0; j < i; j++ {
+				e[j] /= h
+				f += e[j] * d[j]
+			}
+			hh := f / (h + h)
+			for j := 0; j < i; j++ {
+				e[j] -= hh * d[j]
+			}
+			for j := 0; j < i; j++ {
+				f = d[j]
+				g = e[j]
+				for k := j; k <= i-1; k++ {
+					V[k*n+j] -= f*e[k] + g*d[k]
+				}
+				d[j] = V[(i-1)*n+j]
+				V[i*n+j] = 0
+			}
+		}
+		d[i] = h
+	}
+	for i := 0; i < n-1; i++ {
+		V[(n-1)*n+i] = V[i*n+i]
+		V[i*n+i] = 1
+		h := d[i+1]
+		if h != 0 {
+			for k := 0; k <= i; k++ {
+				d[k] = V[k*n+i+1] / h
+			}
+			for j := 0; j <= i; j++ {
+				g := 0.0
+				for k := 0; k <= i; k++ {
+					g += V[k*n+i+1] * V[k*n+j]
+				}
+				for k := 0; k <= i; k++ {
+					V[k*n+j] -= g * d[k]
+				}
+			}
+		}
+		for k := 0; k <= i; k++ {
+			V[k*n+i+1] = 0
+		}
+	}
+	for j := 0; j < n; j++ {
+		d[j] = V[(n-1)*n+j]
+		V[(n-1)*n+j] = 0
+	}
+	V[(n-1)*n+n-1] = 1
+	e[0] = 0
+}
+
+// tql2 diagonalises the tridiagonal matrix (d, e) by the implicit QL method, applying the
+// rotations to the rows of T (the transposed transformation of tred2). The eigenvalues are left
+// in d, unsorted, and the eigenvectors in T's rows.
+func tql2(T, d, e []float64, n int) error {
+	for i := 1; i < n; i++ {
+		e[i-1] = e[i]
+	}
+	e[n-1] = 0
+	f, tst1 := 0.0, 0.0
+	const eps = 0x1p-52
+	for l := 0; l < n; l++ {
+		tst1 = math.Max(tst1, math.Abs(d[l])+math.Abs(e[l]))
+		m := l
+		for m < n-1 && math.Abs(e[m]) > eps*tst1 {
+			m++
+		}
+		if m > l {
+			for iter := 0; ; iter++ {
+				if iter == 60 {
+					return fmt.Errorf("eigSym: no convergence for eigenvalue %d after 60 iterations", l)
+				}
+				g := d[l]
+				p := (d[l+1] - g) / (2 * e[l])
+				r := math.Hypot(p, 1)
+				if p < 0 {
+					r = -r
+				}
+				d[l] = e[l] / (p + r)
+				d[l+1] = e[l] * (p + r)
+				dl1 := d[l+1]
+				h := g - d[l]
+				for i := l + 2; i < n; i++ {
+					d[i] -= h
+				}
+				f += h
+				p = d[m]
+				c, c2, c3 := 1.0, 1.0, 1.0
+				el1 := e[l+1]
+				s, s2 := 0.0, 0.0
+				for i := m - 1; i >= l; i-- {
+					c3 = c2
+					c2 = c
+					s2 = s
+					g = c * e[i]
+					h = c * p
+					r = math.Hypot(p, e[i])
+					e[i+1] = s * r
+					s = e[i] / r
+					c = p / r
+					p = c*d[i] - s*g
+					d[i+1] = h + s*(c*g+s*d[i])
+					ri, ri1 := T[i*n:(i+1)*n], T[(i+1)*n:(i+2)*n]
+					for k := range ri {
+						hk := ri1[k]
+						ri1[k] = s*ri[k] + c*hk
+						ri[k] = c*ri[k] - s*hk
+					}
+				}
+				p = -s * s2 * c3 * el1 * e[l] / dl1
+				e[l] = s * p
+				d[l] = c * p
+				if math.Abs(e[l]) <= eps*tst1 {
+					break
+				}
+			}
+		}
+		d[l] += f
+		e[l] = 0
+	}
+	return nil
 }
 
 // pinvCutoff is scipy.linalg.pinvh's default: eigenvalues at most n·eps·max|λ| in magnitude
