@@ -320,7 +320,7 @@ func TestUnleashBadInput(t *testing.T) {
 		{"bad constraint", with("-constraint", "-1"), 2, []string{"-constraint"}},
 		{"grid without sets", with("-constraint", "grid"), 2, []string{"-ood-val"}},
 		{"bad score init", with("-score-init", "zeros"), 2, []string{"-score-init"}},
-		{"unsupported op", []string{"unleash", "-mode", "umap", "-model", selu, "-data", f.train, "-out", out}, 1, []string{"Selu", "not supported"}},
+		{"unsupported op", []string{"unleash", "-mode", "umap", "-model", selu, "-data", f.train, "-out", out}, 1, []string{"Selu", "unsupported op"}},
 		{"labels out of range", []string{"unleash", "-mode", "umap", "-model", f.model, "-data", imgs, "-out", out, "-epochs", "1", "-batch", "8"}, 1,
 			[]string{"label out of range", "12", "10 classes"}},
 		{"unlabelled data", []string{"unleash", "-mode", "um", "-model", f.model, "-data", unlabelled, "-out", out}, 1, []string{"no label"}},
