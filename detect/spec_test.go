@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	rt "github.com/oodguard/oodguard/runtime"
@@ -139,5 +140,42 @@ func TestChainOfFeatureSteps(t *testing.T) {
 	otherASH, _ := NewASH(&other.model.Head, ASHP, 65)
 	if _, err := NewChain(react, otherASH); err == nil {
 		t.Error("steps of two models accepted")
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	fx := loadFixture(t, "cnn28")
+	f, err := Fit(&fx.model.Head, fx.pass(), FitOptions{BankSize: 60, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, skipped := Candidates(fx.model, f, DefaultGrid())
+	if len(skipped) != 0 {
+		t.Fatalf("skipped %v", skipped)
+	}
+	var names []string
+	for _, d := range ds {
+		names = append(names, d.Name())
+	}
+	// 4 ReAct, 21 ASH, 1 DICE, 1 chain, 3 ViM, 1 MDS; KNN: a bank of 60 of 600 vectors scales
+	// k = 50, 100, 200, 500, 1000 to 5, 10, 20, 50 (100 > 60 is dropped).
+	if len(ds) != 4+21+1+1+3+1+4 {
+		t.Fatalf("%d candidates: %v", len(ds), names)
+	}
+	for _, want := range []string{"react(p=85)", "ash-s(p=95)", "dice(p=90)", "react(p=90)+dice(p=90)", "vim(dim=48)", "mds", "knn(k=5)", "knn(k=50)"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("no %s among %v", want, names)
+		}
+	}
+	// A class without samples: Mahalanobis is skipped with its reason, the rest stay.
+	g, err := Fit(&fx.model.Head, func(yield func([]float32, []int) error) error {
+		return yield(fx.fit[:64*fx.ref.Dim], make([]int, 64))
+	}, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, skipped = Candidates(fx.model, g, Grid{MDS: true, ReAct: []float64{90}})
+	if len(ds) != 1 || len(skipped) != 1 {
+		t.Errorf("%d candidates, %d skipped (%v); want 1 and 1", len(ds), len(skipped), skipped)
 	}
 }
