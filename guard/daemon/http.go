@@ -69,6 +69,9 @@ func (d *Daemon) handler() http.Handler {
 	})
 	counter("source_open_failures_total", "Failed attempts to open the frame source.", func() float64 { return float64(d.src.Reopens()) })
 	gauge("mqtt_connected", "1 while connected to the MQTT broker, 0 otherwise.", func() float64 { return boolFloat(d.pub.Status().Connected) })
+	counter("alerts_not_stored_total", "Alert messages that could not be written to the outbox's disk (held in memory instead; lost if the daemon stops before the disk has room).",
+		func() float64 { return float64(d.box.NotStored()) })
+	gauge("outbox_memory_messages", "Messages held in memory because the disk refused them.", func() float64 { return float64(d.box.InMemory()) })
 	counter("outbox_dropped_total", "Messages the outbox dropped to stay within its limits.", func() float64 { return float64(d.box.Dropped()) })
 	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 

@@ -176,13 +176,25 @@ func (p *Publisher) Alert(ev event.Event, jpeg []byte) error {
 	if err != nil {
 		return fmt.Errorf("mqtt: alert: %w", err)
 	}
+	// A message the outbox could only keep in memory (outbox.ErrInMemory) is queued all the
+	// same: go on, and report it.
+	var inMemory error
 	if len(jpeg) > 0 {
 		if _, err := p.box.Append(outbox.Message{Topic: ev.Frame, Payload: jpeg, QoS: p.cfg.FrameQoS}); err != nil {
-			return fmt.Errorf("mqtt: alert %s: frame: %w", ev.ID, err)
+			if !errors.Is(err, outbox.ErrInMemory) {
+				return fmt.Errorf("mqtt: alert %s: frame: %w", ev.ID, err)
+			}
+			inMemory = err
 		}
 	}
 	if _, err := p.box.Append(outbox.Message{Topic: p.topics.Events(), Payload: payload, QoS: p.cfg.AlertQoS}); err != nil {
-		return fmt.Errorf("mqtt: alert %s: %w", ev.ID, err)
+		if !errors.Is(err, outbox.ErrInMemory) {
+			return fmt.Errorf("mqtt: alert %s: %w", ev.ID, err)
+		}
+		inMemory = err
+	}
+	if inMemory != nil {
+		return fmt.Errorf("mqtt: alert %s: %w", ev.ID, inMemory)
 	}
 	p.log.Debug("alert queued", zap.String(logEventID, ev.ID), zap.Bool("frame", len(jpeg) > 0))
 	return nil

@@ -19,6 +19,16 @@
 // their file was unreadable); it is not persisted. Sequence numbers continue from the newest
 // message on disk; after the outbox has been empty across a restart they start again at 1.
 //
+// # When the disk is full
+//
+// A message whose file cannot be written (disk full, read-only or failing storage) is not
+// lost at once: Append keeps it in memory, in its place in the queue, and returns an error
+// matching ErrInMemory; the message is delivered in order like the others. Every later Append
+// and Oldest first tries to write the messages held in memory to disk, oldest first. Memory is
+// bounded by Limits.MaxMemoryBytes: past it the oldest messages in memory are dropped (counted
+// in Dropped). Messages still in memory when the process stops are lost; Close logs how many.
+// NotStored counts the messages that could not be written when they were appended.
+//
 // One process owns an outbox folder at a time: Open takes an exclusive lock (flock on the file
 // LOCK in the folder, released by the kernel when the process dies) and fails with ErrLocked
 // while another Outbox holds it.
@@ -60,12 +70,22 @@ var (
 	ErrLocked = errors.New("outbox: folder is in use by another outbox")
 	// ErrTooLarge is returned by Append for a message larger than Limits.MaxBytes.
 	ErrTooLarge = errors.New("outbox: message is larger than the outbox")
+	// ErrInMemory is matched by the error of an Append whose file could not be written: the
+	// message is queued in memory only (see "When the disk is full").
+	ErrInMemory = errors.New("outbox: message kept in memory only")
 )
+
+// DefaultMaxMemoryBytes bounds the messages held in memory while the disk refuses them.
+const DefaultMaxMemoryBytes = 16 << 20
+
+// writeFile writes a message file; tests replace it to make the disk fail.
+var writeFile = atomicfile.WriteFile
 
 // Limits bounds an Outbox. Zero fields take the defaults.
 type Limits struct {
-	MaxMessages int   `json:"max_messages" yaml:"max_messages"` // most messages kept
-	MaxBytes    int64 `json:"max_bytes" yaml:"max_bytes"`       // most bytes kept, counted as file sizes
+	MaxMessages    int   `json:"max_messages" yaml:"max_messages"`         // most messages kept
+	MaxBytes       int64 `json:"max_bytes" yaml:"max_bytes"`               // most bytes kept, counted as file sizes
+	MaxMemoryBytes int64 `json:"max_memory_bytes" yaml:"max_memory_bytes"` // most bytes held in memory while the disk refuses writes
 }
 
 func (l Limits) withDefaults() Limits {
@@ -74,6 +94,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = DefaultMaxBytes
+	}
+	if l.MaxMemoryBytes <= 0 {
+		l.MaxMemoryBytes = DefaultMaxMemoryBytes
 	}
 	return l
 }
@@ -89,14 +112,17 @@ type Outbox struct {
 	mu      sync.Mutex
 	lock    *os.File // nil once closed
 	queue   []entry  // ascending seq; queue[0] is the oldest
-	bytes   int64
-	next    uint64
-	dropped uint64
+	bytes     int64
+	memBytes  int64 // bytes of the entries held in memory
+	next      uint64
+	dropped   uint64
+	notStored uint64
 }
 
 type entry struct {
 	seq  uint64
 	size int64
+	mem  []byte // the encoded message while its file could not be written; nil once on disk
 }
 
 // Open opens the outbox in dir, creating the folder if needed, and loads the messages a
@@ -199,7 +225,9 @@ func (o *Outbox) check(path string) (int64, error) {
 }
 
 // Append adds m at the end of the queue and returns its sequence number once its file is on
-// disk. If the queue then exceeds its limits, the oldest messages are dropped.
+// disk. If the queue then exceeds its limits, the oldest messages are dropped. When the file
+// cannot be written, the message is kept in memory and the error matches ErrInMemory (the
+// message is queued all the same; see "When the disk is full").
 func (o *Outbox) Append(m Message) (uint64, error) {
 	if err := m.Validate(); err != nil {
 		return 0, err
@@ -213,30 +241,101 @@ func (o *Outbox) Append(m Message) (uint64, error) {
 	if int64(len(b)) > o.lim.MaxBytes {
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), o.lim.MaxBytes)
 	}
+	o.persist()
 	seq := o.next
-	if err := atomicfile.WriteFile(o.path(seq), b, 0o600); err != nil {
-		return 0, fmt.Errorf("outbox append: %w", err)
-	}
 	o.next++
-	o.queue = append(o.queue, entry{seq: seq, size: int64(len(b))})
-	o.bytes += int64(len(b))
+	e := entry{seq: seq, size: int64(len(b))}
+	var werr error
+	if werr = writeFile(o.path(seq), b, 0o600); werr != nil {
+		e.mem = b
+		o.memBytes += e.size
+		o.notStored++
+	}
+	o.queue = append(o.queue, e)
+	o.bytes += e.size
 	o.trim()
 	o.wake()
+	if werr != nil {
+		return seq, fmt.Errorf("%w (%d in memory, %d bytes): %w", ErrInMemory, o.inMemory(), o.memBytes, werr)
+	}
 	return seq, nil
+}
+
+// persist writes the messages held in memory to disk, oldest first, until one fails. o.mu is
+// held.
+func (o *Outbox) persist() {
+	if o.memBytes == 0 {
+		return
+	}
+	for i := range o.queue {
+		e := &o.queue[i]
+		if e.mem == nil {
+			continue
+		}
+		if err := writeFile(o.path(e.seq), e.mem, 0o600); err != nil {
+			return
+		}
+		o.memBytes -= e.size
+		e.mem = nil
+		o.log.Info("message held in memory written to disk", zap.Uint64("seq", e.seq))
+	}
+}
+
+// inMemory counts the messages held in memory. o.mu is held.
+func (o *Outbox) inMemory() int {
+	n := 0
+	for _, e := range o.queue {
+		if e.mem != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// NotStored returns the number of messages whose file could not be written when they were
+// appended (kept in memory instead) since Open.
+func (o *Outbox) NotStored() uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.notStored
+}
+
+// InMemory returns the number of messages held in memory, waiting for room on disk.
+func (o *Outbox) InMemory() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.inMemory()
 }
 
 // trim drops the oldest messages until the queue is within its limits. o.mu is held.
 func (o *Outbox) trim() {
 	for len(o.queue) > o.lim.MaxMessages || o.bytes > o.lim.MaxBytes {
 		e := o.queue[0]
-		o.removeFile(o.path(e.seq))
-		o.queue = o.queue[1:]
-		o.bytes -= e.size
-		o.dropped++
+		o.drop(0)
 		o.log.Warn("outbox full, dropped the oldest message", zap.Uint64("seq", e.seq),
 			zap.Int("max_messages", o.lim.MaxMessages), zap.Int64("max_bytes", o.lim.MaxBytes),
 			zap.Uint64("dropped", o.dropped))
 	}
+	for o.memBytes > o.lim.MaxMemoryBytes {
+		i := slices.IndexFunc(o.queue, func(e entry) bool { return e.mem != nil })
+		seq := o.queue[i].seq
+		o.drop(i)
+		o.log.Error("outbox memory full while the disk refuses writes; dropped the oldest message held in memory",
+			zap.Uint64("seq", seq), zap.Int64("max_memory_bytes", o.lim.MaxMemoryBytes), zap.Uint64("dropped", o.dropped))
+	}
+}
+
+// drop removes queue[i] (its file or its memory) and counts it as dropped. o.mu is held.
+func (o *Outbox) drop(i int) {
+	e := o.queue[i]
+	if e.mem != nil {
+		o.memBytes -= e.size
+	} else {
+		o.removeFile(o.path(e.seq))
+	}
+	o.queue = slices.Delete(o.queue, i, i+1)
+	o.bytes -= e.size
+	o.dropped++
 }
 
 // Oldest returns the oldest message. ok is false when the queue is empty. A message whose file
@@ -247,8 +346,16 @@ func (o *Outbox) Oldest() (seq uint64, m Message, ok bool, err error) {
 	if o.lock == nil {
 		return 0, Message{}, false, ErrClosed
 	}
+	o.persist()
 	for len(o.queue) > 0 {
 		e := o.queue[0]
+		if e.mem != nil {
+			m, err := decode(e.mem)
+			if err != nil { // not reached: encode made it
+				return 0, Message{}, false, fmt.Errorf("outbox: message %d in memory: %w", e.seq, err)
+			}
+			return e.seq, m, true, nil
+		}
 		b, err := os.ReadFile(o.path(e.seq))
 		if err == nil {
 			m, err = decode(b)
@@ -290,8 +397,13 @@ func (o *Outbox) Remove(seq uint64) error {
 	if !found {
 		return nil
 	}
-	o.bytes -= o.queue[i].size
+	e := o.queue[i]
+	o.bytes -= e.size
 	o.queue = slices.Delete(o.queue, i, i+1)
+	if e.mem != nil {
+		o.memBytes -= e.size
+		return nil
+	}
 	if err := os.Remove(o.path(seq)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("outbox: remove message %d: %w", seq, err)
 	}
@@ -331,6 +443,9 @@ func (o *Outbox) Close() error {
 	defer o.mu.Unlock()
 	if o.lock == nil {
 		return nil
+	}
+	if n := o.inMemory(); n > 0 {
+		o.log.Error("closing with messages that never reached the disk: they are lost", zap.Int("messages", n), zap.Int64("bytes", o.memBytes))
 	}
 	err := unlockDir(o.lock)
 	o.lock = nil

@@ -23,6 +23,7 @@ import (
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/decision"
 	"github.com/oodguard/oodguard/guard/event"
+	"github.com/oodguard/oodguard/guard/outbox"
 	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"go.uber.org/zap"
@@ -133,6 +134,7 @@ func (p *Pipeline) InferenceRunning() time.Duration {
 func (p *Pipeline) Run(ctx context.Context) error {
 	var f device.Frame
 	badLog := newRateLimit(10 * time.Second)
+	alertLog := newRateLimit(10 * time.Second)
 	for {
 		err := p.src.Next(ctx, &f)
 		switch {
@@ -151,7 +153,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		default:
 			return fmt.Errorf("pipeline: source: %w", err)
 		}
-		if err := p.frame(&f); err != nil {
+		err = p.frame(&f)
+		switch {
+		case err == nil:
+		case errors.Is(err, outbox.ErrInMemory):
+			// Queued all the same, in memory: not a bad frame, but an operator must know.
+			if alertLog.allow() {
+				p.log.Error("alert not stored on disk; held in memory until the disk has room (lost if the daemon stops first)",
+					zap.String("frame", f.Name), zap.Error(err))
+			}
+		case isAlertError(err):
+			if alertLog.allow() {
+				p.log.Error("alert lost: it could not be queued", zap.String("frame", f.Name), zap.Error(err))
+			}
+		default:
 			p.countBad()
 			if badLog.allow() {
 				p.log.Warn("skipping frame", zap.String("frame", f.Name), zap.Error(err))
@@ -196,7 +211,9 @@ func (p *Pipeline) frame(f *device.Frame) error {
 	return p.alert(f, m, d)
 }
 
-// alert builds the event and JPEG of a flagged frame and hands them to the alerter.
+// alert builds the event and JPEG of a flagged frame and hands them to the alerter. An alert
+// the alerter kept in memory only (outbox.ErrInMemory) is queued; any other error loses it and
+// is counted in AlertErrors.
 func (p *Pipeline) alert(f *device.Frame, m *Model, d decision.Decision) error {
 	ev := event.Event{
 		ID: event.NewID(p.cfg.Device, p.cfg.RunID, f.ID), Time: f.Time, Device: p.cfg.Device, Model: m.Version,
@@ -216,13 +233,29 @@ func (p *Pipeline) alert(f *device.Frame, m *Model, d decision.Decision) error {
 		}
 	}
 	if err := p.alerter.Alert(ev, img); err != nil {
+		if errors.Is(err, outbox.ErrInMemory) {
+			return fmt.Errorf("alert for frame %d: %w", f.ID, err)
+		}
 		p.mu.Lock()
 		p.stats.alertErrs++
 		p.mu.Unlock()
-		return fmt.Errorf("alert for frame %d: %w", f.ID, err)
+		return &alertError{fmt.Errorf("alert for frame %d: %w", f.ID, err)}
 	}
 	return nil
 }
+
+// isAlertError reports whether err is an alertError; kept out of the loop so that the loop
+// does not allocate the target of errors.As per frame.
+func isAlertError(err error) bool {
+	var ae *alertError
+	return errors.As(err, &ae)
+}
+
+// alertError is an alert that could not be queued at all: it is lost.
+type alertError struct{ err error }
+
+func (e *alertError) Error() string { return e.err.Error() }
+func (e *alertError) Unwrap() error { return e.err }
 
 func (p *Pipeline) countBad() {
 	p.mu.Lock()
