@@ -109,9 +109,9 @@ type Outbox struct {
 	log    *zap.Logger
 	notify chan struct{}
 
-	mu      sync.Mutex
-	lock    *os.File // nil once closed
-	queue   []entry  // ascending seq; queue[0] is the oldest
+	mu        sync.Mutex
+	lock      *os.File // nil once closed
+	queue     []entry  // ascending seq; queue[0] is the oldest
 	bytes     int64
 	memBytes  int64 // bytes of the entries held in memory
 	next      uint64
