@@ -54,7 +54,7 @@ type Unleash struct {
 	Epochs      int     `json:"epochs"`
 	LR          float64 `json:"lr"`
 	Batch       int     `json:"batch"`
-	Limit       int     `json:"limit"` // first N training images (Fashion only; 0: all)
+	Limit       int     `json:"limit"` // a random N of the training images, seeded (Fashion only; 0: all)
 	GridFactors string  `json:"grid_factors"`
 	GridEpochs  int     `json:"grid_epochs"`
 	Keep        float64 `json:"keep,omitempty"`       // umap

@@ -612,7 +612,7 @@ func plural(n int, what string) string {
 
 func limitNote(n int) string {
 	if n > 0 {
-		return fmt.Sprintf(", the first %d training images", n)
+		return fmt.Sprintf(", a random %d of the training images (unleash -limit, seeded by -seed)", n)
 	}
 	return ""
 }
