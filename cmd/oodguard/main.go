@@ -37,7 +37,7 @@ var commands = []struct {
 	{"inspect", "show a model's inputs and outputs and check it is an image classifier", func() command { return &inspectCommand{} }},
 	{"keygen", "create an Ed25519 key pair for signing bundles", func() command { return &keygenCommand{} }},
 	{"metrics", "compute AUROC, AUPR and FPR95 of OOD scores from score files", func() command { return &metricsCommand{} }},
-	{"score", "run a model on an input tensor file and print logits and OOD scores", func() command { return &scoreCommand{} }},
+	{"score", "score an image, a folder, a dataset or a tensor file: class, OOD scores and, with a calibration, the decision", func() command { return &scoreCommand{} }},
 	{"train", "train a classifier from scratch (GoMLX); an ONNX checkpoint, accuracy and FPR95 per epoch", func() command { return &trainCommand{} }},
 	{"unleash", "restore OOD detection with Unleashing Mask (UMAP mask or UM fine-tuning); write the new model", func() command { return &unleashCommand{} }},
 	{"verify", "check a bundle's signature, files, device class and version", func() command { return &verifyCommand{} }},
