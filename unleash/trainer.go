@@ -188,6 +188,11 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	// Training would work, but the model is written back with its BatchNorm nodes as they are:
+	// still in training mode, useless for inference.
+	if err := m.CheckInference(); err != nil {
+		return nil, fmt.Errorf("unleash: %w", err)
+	}
 	b := opts.Backend
 	if b == nil {
 		var err error

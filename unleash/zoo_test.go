@@ -3,10 +3,12 @@ package unleash_test
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/runtime/runtimetest"
@@ -227,5 +229,20 @@ func TestZooUMMatchesPyTorch(t *testing.T) {
 			}
 			t.Logf("largest relative error: %.3g (%s)", worst.max, worst.what)
 		})
+	}
+}
+
+// TestZooTrainingBatchNormRefused checks that a model whose BatchNorm runs in training mode is
+// refused before any training, with the error that says how to export it.
+func TestZooTrainingBatchNormRefused(t *testing.T) {
+	m, err := onnxgraph.Load(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", "resnet18.trainbn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, method := range []unleash.Method{unleash.UMAP, unleash.UM} {
+		_, err := unleash.New(m, unleash.DefaultOptions(method))
+		if !errors.Is(err, onnxgraph.ErrTrainingBatchNorm) || !strings.Contains(err.Error(), "model.eval()") {
+			t.Errorf("%s: error %v, want ErrTrainingBatchNorm saying to export after model.eval()", method, err)
+		}
 	}
 }

@@ -20,7 +20,8 @@ func (c *inspectCommand) Usage(w io.Writer) {
 
 Prints the model's inputs and outputs (a dimension of ? is dynamic) and checks that it is an
 image classifier oodguard can guard: one float32 [N,C,H,W] input, one float32 [N,K] output.
-Exits 1 when it is not.
+Exits 1 when it is not. For a classifier, also says whether it can be unleashed and scored with
+ODIN, and if not, why.
 
 Flags:
 `)
@@ -32,6 +33,7 @@ type inspectReport struct {
 	Info       ort.ModelInfo        `json:"info"`
 	Classifier *ort.ClassifierShape `json:"classifier,omitempty"`
 	Problem    string               `json:"problem,omitempty"`
+	Unleash    *unleashReport       `json:"unleash,omitempty"`
 }
 
 func (c *inspectCommand) Run(ctx context.Context, args []string) error {
@@ -59,6 +61,7 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	shape, shapeErr := info.ClassifierShape()
 	if shapeErr == nil {
 		rep.Classifier = &shape
+		rep.Unleash = checkUnleash(path)
 	} else {
 		rep.Problem = shapeErr.Error()
 	}
@@ -79,6 +82,7 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 		}
 		if shapeErr == nil {
 			fmt.Fprintf(w, "image classifier: %d channels, %dx%d pixels, %d classes\n", shape.Channels, shape.Height, shape.Width, shape.Classes)
+			rep.Unleash.print(w)
 		}
 	}
 	if shapeErr != nil {

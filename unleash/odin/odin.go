@@ -108,6 +108,9 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	if err := m.CheckInference(); err != nil {
+		return nil, fmt.Errorf("odin: %w", err)
+	}
 	if len(opts.Std) > 1 && len(opts.Std) != m.Channels {
 		return nil, fmt.Errorf("odin: %d std values for a %d-channel model", len(opts.Std), m.Channels)
 	}
@@ -130,7 +133,8 @@ func New(m *onnxgraph.Model, opts Options) (*Scorer, error) {
 		s.step[c] = float32(opts.Epsilon / float64(std))
 	}
 	// The ONNX Runtime backend cannot run the input-dilated convolution that the gradient of a
-	// strided convolution needs, and runs GoMLX's max-pool gradient slowly: give those explicit
+	// strided convolution needs, and runs GoMLX's max-pool gradient slowly (and wrongly where
+	// windows overlap, see onnxgraph's TestMaxPoolExplicitPadded): give those explicit
 	// gradients, and subsample what they do not handle (all exact, see onnxgraph.Options).
 	_, sub := b.(*onnxbackend.Backend)
 	var err error

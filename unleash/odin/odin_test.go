@@ -2,9 +2,11 @@ package odin_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/oodguard/oodguard/runtime/runtimetest"
@@ -204,5 +206,18 @@ func TestOptions(t *testing.T) {
 	}
 	if _, err := s.Run(make([]float32, 10)); err == nil {
 		t.Error("Run accepted 10 values for a 3x12x12 model")
+	}
+}
+
+// TestTrainingBatchNormRefused checks that ODIN refuses a model whose BatchNorm runs in training
+// mode, with the error that says how to export it.
+func TestTrainingBatchNormRefused(t *testing.T) {
+	m, err := onnxgraph.Load(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", "resnet18.trainbn.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = odin.New(m, odin.DefaultOptions())
+	if !errors.Is(err, onnxgraph.ErrTrainingBatchNorm) || !strings.Contains(err.Error(), "model.eval()") {
+		t.Fatalf("error %v, want ErrTrainingBatchNorm saying to export after model.eval()", err)
 	}
 }

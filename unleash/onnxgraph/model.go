@@ -17,6 +17,7 @@ package onnxgraph
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -94,6 +95,12 @@ type Model struct {
 
 	// Params lists the parameters in the order their first use appears in the graph.
 	Params []*Param
+
+	// TrainingBatchNorm names the BatchNormalization nodes that run in training mode (exported
+	// after model.train() with TrainingMode.PRESERVE: training_mode=1, or the running-stat
+	// outputs of opsets before 14). ONNX Runtime normalises each batch by its own statistics
+	// there; see CheckInference.
+	TrainingBatchNorm []string
 
 	params map[string]*Param
 	consts map[string]*constant // every initializer and Constant-node output, by name
@@ -267,6 +274,18 @@ func Parse(data []byte) (*Model, error) {
 	if u := m.unsupported(); len(u.ops) > 0 {
 		return nil, &UnsupportedError{Ops: u.ops}
 	}
+	for _, n := range m.nodes {
+		if n.GetOpType() != "BatchNormalization" {
+			continue
+		}
+		extra := false
+		for _, o := range n.GetOutput()[min(1, len(n.GetOutput())):] {
+			extra = extra || o != ""
+		}
+		if attrInt(n, "training_mode", 0) != 0 || extra {
+			m.TrainingBatchNorm = append(m.TrainingBatchNorm, nodeName(n))
+		}
+	}
 	if err := m.findParams(); err != nil {
 		return nil, err
 	}
@@ -430,6 +449,28 @@ func (m *Model) isInitializer(name string) bool { return m.inits[name] }
 func (m *Model) isConstant(name string) bool {
 	_, ok := m.consts[name]
 	return ok
+}
+
+// ErrTrainingBatchNorm is returned for a model whose BatchNormalization runs in training mode,
+// where an inference-mode one is needed.
+var ErrTrainingBatchNorm = errors.New("BatchNormalization runs in training mode")
+
+// CheckInference returns an error wrapping ErrTrainingBatchNorm when the model's BatchNorm runs in
+// training mode: ONNX Runtime then normalises every batch by its own statistics, so a frame's
+// logits depend on the other frames of its batch (and a batch of one gives the same logits for
+// every frame), and GoMLX's inference graph, which uses the running statistics, computes another
+// model than ONNX Runtime does.
+func (m *Model) CheckInference() error {
+	if len(m.TrainingBatchNorm) == 0 {
+		return nil
+	}
+	more := ""
+	if k := len(m.TrainingBatchNorm) - 1; k > 0 {
+		more = fmt.Sprintf(" and %d more", k)
+	}
+	return fmt.Errorf("%w (node %q%s): it normalises each batch by its own statistics; export the model "+
+		"for inference: call model.eval() before torch.onnx.export, and do not pass "+
+		"training=torch.onnx.TrainingMode.PRESERVE or TRAINING with a model in train mode", ErrTrainingBatchNorm, m.TrainingBatchNorm[0], more)
 }
 
 // Param returns the parameter called name, or nil.
