@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	goruntime "runtime"
 
 	ort "github.com/yalue/onnxruntime_go"
 	"go.uber.org/zap"
@@ -19,12 +20,42 @@ type Options struct {
 	Logger         *zap.Logger     // nil logs nothing
 }
 
+// MaxThreads is the most intra- or inter-op threads a session may ask for: 4 per core, at least
+// 16. More only slows ONNX Runtime down, and an absurd count (100,000) makes it start thousands
+// of threads and gigabytes of stacks before anything runs.
+func MaxThreads() int { return max(16, 4*goruntime.NumCPU()) }
+
+// MaxInputBytes bounds one batch's input tensor; MaxBatch bounds the images in a batch.
+const (
+	MaxInputBytes = 1 << 30
+	MaxBatch      = 1 << 16
+)
+
 // Validate reports whether the options are usable.
 func (o Options) Validate() error {
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {
 		return fmt.Errorf("runtime: thread counts must not be negative (intra %d, inter %d)", o.IntraOpThreads, o.InterOpThreads)
 	}
+	if m := MaxThreads(); o.IntraOpThreads > m || o.InterOpThreads > m {
+		return fmt.Errorf("runtime: %d threads is more than %d (4 per core on this %d-core machine, at least 16)",
+			max(o.IntraOpThreads, o.InterOpThreads), m, goruntime.NumCPU())
+	}
 	return o.Provider.Validate()
+}
+
+// CheckBatch reports whether batches of n images of c×h×w fit the bounds (MaxBatch,
+// MaxInputBytes), with the largest batch that would.
+func CheckBatch(n, c, h, w int) error {
+	if n <= 0 {
+		return fmt.Errorf("runtime: batch size %d must be positive", n)
+	}
+	per := int64(c) * int64(h) * int64(w) * 4
+	most := min(int64(MaxBatch), MaxInputBytes/max(per, 1))
+	if int64(n) > most {
+		return fmt.Errorf("runtime: a batch of %d images of %dx%dx%d is too large: at most %d (%d images, %d MiB of input per batch)",
+			n, c, h, w, most, MaxBatch, MaxInputBytes>>20)
+	}
+	return nil
 }
 
 // Classifier is an opened image classifier. It is safe for concurrent use; each Runner is not.
@@ -195,8 +226,8 @@ type Runner struct {
 // NewRunner returns a Runner for batches of n images.
 func (c *Classifier) NewRunner(n int) (*Runner, error) {
 	s := c.shape
-	if n <= 0 {
-		return nil, fmt.Errorf("runtime: batch size %d must be positive", n)
+	if err := CheckBatch(n, s.Channels, s.Height, s.Width); err != nil {
+		return nil, err
 	}
 	if s.Batch > 0 && n != s.Batch {
 		return nil, fmt.Errorf("runtime: model %s has a fixed batch size of %d, cannot run batches of %d", c.path, s.Batch, n)

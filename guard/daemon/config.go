@@ -211,8 +211,8 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if c.Model.IntraOpThreads < 0 {
-		return fieldErr("model.intra_op_threads", "%d is negative", c.Model.IntraOpThreads)
+	if c.Model.IntraOpThreads < 0 || c.Model.IntraOpThreads > ort.MaxThreads() {
+		return fieldErr("model.intra_op_threads", "%d is not between 0 and %d (4 per core, at least 16)", c.Model.IntraOpThreads, ort.MaxThreads())
 	}
 	if err := c.Model.Provider.Validate(); err != nil {
 		return fieldErr("model.provider", "%v", err)
