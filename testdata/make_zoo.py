@@ -44,6 +44,10 @@ normal values) with the labels in each NAME.ref.json. NAME.ref.json holds:
                 export has neither, so the trainer runs without them)
   um            constraint c; the loss, CE and the gradients of the same layers' weights and of
                 one BatchNorm scale, dense weights, BatchNorm in train mode
+  odin          ODIN (the official code's, batch-mean loss, on the model's own input space) at
+                T=1000, eps=0.0014 and T=1, eps=0.02: scores, unperturbed scores, the smallest
+                nonzero |input gradient|, how many gradient signs PyTorch's float32 gets wrong, and
+                PyTorch's float32 error on the perturbation's effect on the scores
 The losses and gradients are computed in float64 (the model and batch converted); each step's
 torch_f32_error holds, per value, PyTorch's own float32 error against them (max |f32 - f64| over
 max |f64|), which is large where a gradient is ill-conditioned (DenseNet-BC's first convolution
@@ -344,6 +348,45 @@ def um_step(model, x, y, grad_names, c):
     return out
 
 
+def odin(model, x, T, eps):
+    """utils/get_scores.py's ODIN (batch-mean loss) on the model's own input space (Std 1), in
+    eval mode: the scores of x perturbed by eps against the sign of the input gradient."""
+    model.eval()
+    x = x.clone().requires_grad_(True)
+    outputs = model(x)
+    labels = outputs.detach().argmax(1)
+    loss = nn.CrossEntropyLoss()(outputs / T, labels)
+    loss.backward()
+    grad = x.grad.detach()
+    sign = (torch.ge(grad, 0).to(x.dtype) - 0.5) * 2
+    with torch.no_grad():
+        zp = model(x.detach() - eps * sign)
+        z0 = outputs.detach()
+    score = lambda z: torch.softmax(z.double() / T, dim=1).max(dim=1).values.tolist()
+    nz = grad[grad != 0].abs()
+    return {"temperature": T, "epsilon": eps, "scores": score(zp), "scores_no_perturbation": score(z0),
+            "min_nonzero_abs_gradient": float(nz.min()) if nz.numel() else 0.0, "sign": sign}
+
+
+def odin_cases(model, m64, x):
+    """ODIN in float64 (the reference) at the official T=1000, eps=0.0014 and at T=1, eps=0.02,
+    with how many input-gradient signs PyTorch's float32 gets wrong (knife edges)."""
+    out = []
+    for T, eps in ((1000.0, 0.0014), (1.0, 0.02)):
+        r64, r32 = odin(m64, x.double(), T, eps), odin(model, x, T, eps)
+        flips = int((r64.pop("sign").float() != r32.pop("sign")).sum())
+        r64["f32_sign_flips"] = flips
+        # The perturbation's effect on each score (score minus unperturbed score), as PyTorch's
+        # float32 gets it: at T=1000 it can be near float32's resolution of the logits.
+        g64 = np.array(r64["scores"]) - np.array(r64["scores_no_perturbation"])
+        g32 = np.array(r32["scores"]) - np.array(r32["scores_no_perturbation"])
+        r64["f32_gain_error"] = float(np.max(np.abs(g32 - g64) / np.abs(g64)))
+        print(f"  odin T={T:g} eps={eps:g}: smallest nonzero |grad| {r64['min_nonzero_abs_gradient']:.3g}, "
+              f"float32 sign flips {flips}, float32 gain error {r64['f32_gain_error']:.3g}")
+        out.append(r64)
+    return out
+
+
 def make(name, ctor, x, y, seed):
     torch.manual_seed(seed)
     model = ctor()
@@ -360,7 +403,8 @@ def make(name, ctor, x, y, seed):
     assert not missing, f"{name}: initializers {missing} missing"
     export(model, os.path.join(OUT, name + ".folded.onnx"), preserve=False)
     if name == "resnet18":
-        export(model, os.path.join(OUT, name + ".trainbn.onnx"), train=True)
+        # On a copy: tracing in train mode updates the BatchNorm running stats.
+        export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.onnx"), train=True)
     # The eval-mode export has no Dropout (nor torchvision's StochasticDepth): the train-mode
     # reference steps run without them, as the trainer runs the file.
     for mod in model.modules():
@@ -411,6 +455,7 @@ def make(name, ctor, x, y, seed):
         worst = max(err, key=err.get)
         print(f"  PyTorch float32 vs float64: largest relative error {err[worst]:.3g} ({worst})")
     ref["umap"], ref["um"] = umap64, um64
+    ref["odin"] = odin_cases(model, copy.deepcopy(model).double(), x)
     with open(os.path.join(OUT, name + ".ref.json"), "w") as f:
         json.dump(ref, f)
         f.write("\n")

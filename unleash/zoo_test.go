@@ -108,6 +108,28 @@ func checkScalarCond(t *testing.T, what string, got, want, limit float64) {
 	worst.note(what, e)
 }
 
+// TestZooLogitsMatchPyTorch checks the imported models' eval-mode logits against PyTorch's.
+func TestZooLogitsMatchPyTorch(t *testing.T) {
+	for _, fam := range zooFamilies {
+		t.Run(fam, func(t *testing.T) {
+			ref, m, x := loadZoo(t, fam)
+			tr, err := unleash.New(m, unleash.DefaultOptions(unleash.UM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			z, err := tr.Logits(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := relErr(z, ref.Logits)
+			t.Logf("eval logits within %.2g of PyTorch's (relative to the largest)", e)
+			if e > tol {
+				t.Errorf("eval logits differ from PyTorch's by %.3g relative", e)
+			}
+		})
+	}
+}
+
 // zooConfigs are the pure-Go backend with GoMLX's own gradients and the ONNX Runtime backend
 // with its default (explicit) ones.
 func zooConfigs(t *testing.T) []config {
