@@ -1,6 +1,7 @@
 package unleash_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -265,6 +266,93 @@ func TestZooTrainingBatchNormRefused(t *testing.T) {
 		_, err := unleash.New(m, unleash.DefaultOptions(method))
 		if !errors.Is(err, onnxgraph.ErrTrainingBatchNorm) || !strings.Contains(err.Error(), "model.eval()") {
 			t.Errorf("%s: error %v, want ErrTrainingBatchNorm saying to export after model.eval()", method, err)
+		}
+	}
+}
+
+// TestZooExport takes two UMAP steps and two UM steps on every zoo family (ONNX Runtime backend,
+// the command's default) and checks the written model: the same bytes as the input except the
+// replaced values (the written file with the original values put back is the input file),
+// exactly the asked fraction of every masked layer zero (UMAP), and ONNX Runtime's logits on it
+// equal to GoMLX's within 1e-4.
+func TestZooExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ONNX Runtime backend")
+	}
+	runtimetest.Setup(t)
+	b, err := unleash.NewBackend("onnx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range zooFamilies {
+		for _, method := range []unleash.Method{unleash.UMAP, unleash.UM} {
+			t.Run(fam+"/"+method.String(), func(t *testing.T) {
+				ref, m, x := loadZoo(t, fam)
+				opts := unleash.DefaultOptions(method)
+				opts.Backend, opts.ScoreInit, opts.Constraint = b, mask.Magnitude, ref.UMAP.Constraint
+				tr, err := unleash.New(m, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lr := 0.05
+				if method == unleash.UMAP {
+					lr = 0.5
+				}
+				for range 2 {
+					if _, err := tr.Step(x, ref.Y, lr); err != nil {
+						t.Fatal(err)
+					}
+				}
+				repl, err := tr.Replacements()
+				if err != nil {
+					t.Fatal(err)
+				}
+				written, err := m.Marshal(repl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wm, err := onnxgraph.Parse(written)
+				if err != nil {
+					t.Fatal(err)
+				}
+				orig := map[string][]float32{}
+				for name := range repl {
+					orig[name] = m.Param(name).Data
+				}
+				back, err := wm.Marshal(orig)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := os.ReadFile(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", ref.Model))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(back, data) {
+					t.Errorf("the written model with the original values put back differs from the input file")
+				}
+				for _, name := range tr.Masked() {
+					w := wm.Param(name).Data
+					zeros := 0
+					for i, v := range w {
+						if v == 0 && m.Param(name).Data[i] != 0 {
+							zeros++
+						}
+					}
+					if zeros != ref.UMAP.Pruned[name] {
+						t.Errorf("%s: %d weights written as zero, want %d of %d", name, zeros, ref.UMAP.Pruned[name], len(w))
+					}
+				}
+				got := runtimetest.Logits(t, written, x, len(ref.Y))
+				want, err := tr.Logits(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e := relErr(got, want)
+				t.Logf("ONNX Runtime on the written model vs GoMLX: %.2g relative", e)
+				if e > tol {
+					t.Errorf("ONNX Runtime on the written model differs from GoMLX by %.3g relative", e)
+				}
+			})
 		}
 	}
 }
