@@ -314,4 +314,3 @@ func argmax(z []float64) int {
 	}
 	return best
 }
-
