@@ -46,12 +46,27 @@ type Mosquitto struct {
 	srvKey  string
 	log     *os.File
 
+	extra string // configuration lines appended to the generated ones
+
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has exited
 }
 
+// StartMosquittoWith starts mosquitto as StartMosquitto does, with extra configuration lines
+// (e.g. password_file and acl_file). An "allow_anonymous" line in extra replaces the default
+// "allow_anonymous true".
+func StartMosquittoWith(tb testing.TB, extra string) *Mosquitto {
+	tb.Helper()
+	return startMosquitto(tb, extra)
+}
+
 // StartMosquitto starts mosquitto on a free port of 127.0.0.1 and stops it when the test ends.
 func StartMosquitto(tb testing.TB) *Mosquitto {
+	tb.Helper()
+	return startMosquitto(tb, "")
+}
+
+func startMosquitto(tb testing.TB, extra string) *Mosquitto {
 	tb.Helper()
 	bin := findMosquitto()
 	if bin == "" {
@@ -61,7 +76,7 @@ func StartMosquitto(tb testing.TB) *Mosquitto {
 		}
 		tb.Skip("skipping: " + msg)
 	}
-	m := &Mosquitto{tb: tb, bin: bin, dir: tb.TempDir()}
+	m := &Mosquitto{tb: tb, bin: bin, dir: tb.TempDir(), extra: extra}
 	log, err := os.Create(filepath.Join(m.dir, "mosquitto.log"))
 	if err != nil {
 		tb.Fatal(err)
@@ -173,7 +188,13 @@ func (m *Mosquitto) start() error {
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\n", m.port)
 	fmt.Fprintf(&b, "listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
 		m.tlsPort, m.tls.CAFile, m.srvCert, m.srvKey)
-	fmt.Fprintf(&b, "allow_anonymous true\n")
+	if !bytes.Contains([]byte(m.extra), []byte("allow_anonymous")) {
+		fmt.Fprintf(&b, "allow_anonymous true\n")
+	}
+	b.WriteString(m.extra)
+	if m.extra != "" && m.extra[len(m.extra)-1] != '\n' {
+		b.WriteByte('\n')
+	}
 	fmt.Fprintf(&b, "persistence true\npersistence_location %s/\npersistence_file mosquitto.db\n", m.dir)
 	fmt.Fprintf(&b, "max_queued_messages 100000\n")
 	fmt.Fprintf(&b, "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
