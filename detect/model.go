@@ -132,7 +132,10 @@ func findHead(g *onnx.GraphProto, logits string) (*Head, error) {
 	consts := constants(g)
 	name := logits
 	n := producer[name]
-	for n != nil && n.GetOpType() == "Identity" {
+	for hops := 0; n != nil && n.GetOpType() == "Identity" && len(n.GetInput()) == 1; hops++ {
+		if hops > len(g.GetNode()) {
+			return nil, fmt.Errorf("%w: a cycle of Identity nodes before the logits %q", ErrUnsupported, logits)
+		}
 		name = n.GetInput()[0]
 		n = producer[name]
 	}
@@ -170,6 +173,9 @@ func findHead(g *onnx.GraphProto, logits string) (*Head, error) {
 		h.node = n
 	default:
 		return nil, fmt.Errorf("%w: the logits %q are made by %s %q; want Gemm or MatMul (+ Add) with a constant weight (a classifier that ends in a convolution, as SqueezeNet does, or in an op after the last linear layer is not supported)", ErrNoHead, logits, n.GetOpType(), nodeName(n))
+	}
+	if len(h.node.GetInput()) < 2 || h.node.GetInput()[0] == "" {
+		return nil, fmt.Errorf("%w: %s %q has %d inputs", ErrNoHead, h.node.GetOpType(), nodeName(h.node), len(h.node.GetInput()))
 	}
 	h.Features = h.node.GetInput()[0]
 	h.weight = h.node.GetInput()[1]

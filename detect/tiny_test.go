@@ -18,7 +18,7 @@ type tinyOpts struct {
 }
 
 // tinyModel builds input [N,4] → Relu → feat → a final layer with 3 classes → logits.
-func tinyModel(t *testing.T, o tinyOpts) []byte {
+func tinyModel(t testing.TB, o tinyOpts) []byte {
 	t.Helper()
 	if o.opset == 0 {
 		o.opset = 13
