@@ -127,11 +127,60 @@ func (c *watchCommand) Run(ctx context.Context, args []string) error {
 			finish(dev + " went offline")
 		}
 	}
+	// The source's state and the update state: short lines, from untrusted JSON.
+	onSource := func(_ paho.Client, m paho.Message) {
+		dev := strings.TrimSuffix(strings.TrimPrefix(m.Topic(), c.prefix+"/"), "/source")
+		var st struct{ State, Source, Error string }
+		if err := json.Unmarshal(m.Payload(), &st); err != nil || st.State == "" {
+			fmt.Fprintf(stderr, "ignoring a malformed source state on %s\n", m.Topic())
+			return
+		}
+		line := fmt.Sprintf("%s %s source %s is %s", time.Now().Format("15:04:05"), dev, st.Source, st.State)
+		if st.Error != "" {
+			line += ": " + st.Error
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	onOTA := func(_ paho.Client, m paho.Message) {
+		dev := strings.TrimSuffix(strings.TrimPrefix(m.Topic(), c.prefix+"/"), "/ota/state")
+		var st struct {
+			Phase, Current, Reason string
+			Command                *struct{ SHA256, Status, Reason string }
+		}
+		if err := json.Unmarshal(m.Payload(), &st); err != nil || st.Phase == "" {
+			fmt.Fprintf(stderr, "ignoring a malformed update state on %s\n", m.Topic())
+			return
+		}
+		line := fmt.Sprintf("%s %s update: %s", time.Now().Format("15:04:05"), dev, st.Phase)
+		if st.Current != "" {
+			line += ", running " + st.Current
+		}
+		if st.Reason != "" {
+			line += " (" + st.Reason + ")"
+		}
+		if cmd := st.Command; cmd != nil {
+			line += fmt.Sprintf("; command %.12s %s", cmd.SHA256, cmd.Status)
+			if cmd.Reason != "" {
+				line += ": " + cmd.Reason
+			}
+		}
+		fmt.Fprintln(stdout, line)
+	}
 	opts.SetClientID(fmt.Sprintf("oodguard-watch-%d", os.Getpid())).
 		SetCleanSession(true).SetAutoReconnect(true).SetOrderMatters(true).SetConnectTimeout(2 * time.Second)
 	opts.SetOnConnectHandler(func(cl paho.Client) {
 		cl.Subscribe(base+"/events", 1, onEvent)
 		cl.Subscribe(base+"/frames/+", 1, onFrame)
+		// Source and update states before availability: with -until-offline, a retained
+		// "offline" ends the watch, after the device's last states were printed.
+		for _, s := range []struct {
+			topic string
+			f     paho.MessageHandler
+		}{{"/source", onSource}, {"/ota/state", onOTA}} {
+			if tok := cl.Subscribe(base+s.topic, 1, s.f); tok.WaitTimeout(5*time.Second) && tok.Error() != nil {
+				fmt.Fprintf(stderr, "subscribe %s: %v\n", base+s.topic, tok.Error())
+			}
+		}
 		cl.Subscribe(base+"/available", 1, onAvailable)
 	})
 	opts.SetConnectionLostHandler(func(_ paho.Client, err error) {

@@ -90,3 +90,37 @@ func TestWatchTLSAndCredentials(t *testing.T) {
 		}
 	}
 }
+
+// watch prints a device's source state and update state (from the retained topics), and
+// ignores malformed ones.
+func TestWatchPrintsSourceAndUpdateStates(t *testing.T) {
+	m := mqtttest.StartMosquitto(t)
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(m.URL()).SetClientID("watch-states-publisher"))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	for topic, payload := range map[string]string{
+		"oodguard/cam9/source":    `{"state": "offline", "source": "/dev/video0", "error": "camera /dev/video0: open: no such file or directory"}`,
+		"oodguard/cam9/ota/state": `{"phase": "idle", "current": "1.1.0-1", "command": {"sha256": "abcdefabcdef0123", "status": "refused", "reason": "downgrade"}}`,
+		"oodguard/cam8/source":    `not json`,
+		"oodguard/cam9/available": "offline",
+	} {
+		if tok := pub.Publish(topic, 1, true, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	pub.Disconnect(100)
+	code, out, errOut := runCLI(t, "watch", "-broker", m.URL(), "-until-offline", "-wait", "5s")
+	for _, want := range []string{
+		"cam9 source /dev/video0 is offline: camera /dev/video0: open: no such file or directory",
+		"cam9 update: idle, running 1.1.0-1; command abcdefabcdef refused: downgrade",
+		"cam9 is offline",
+	} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("exit %d, no %q in:\n%s%s", code, want, out, errOut)
+		}
+	}
+	if !strings.Contains(errOut, "malformed source state on oodguard/cam8/source") {
+		t.Errorf("malformed state not reported: %s", errOut)
+	}
+}
