@@ -7,6 +7,27 @@ import (
 	"slices"
 )
 
+// chunk is how many vectors Fit processes at once: its buffers hold chunk×D values, and the
+// scatter matrix and the eigenvectors are walked once per chunk rather than once per vector.
+const chunk = 128
+
+// dot returns Σ a[i]·b[i] over len(a) values, with four partial sums.
+func dot(a, b []float64) float64 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(a); i += 4 {
+		s0 += a[i] * b[i]
+		s1 += a[i+1] * b[i+1]
+		s2 += a[i+2] * b[i+2]
+		s3 += a[i+3] * b[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
 // Defaults of FitOptions.
 const (
 	DefaultActivationSample = 1 << 20 // activations kept for ReAct's percentile (4 MiB)
@@ -105,8 +126,9 @@ func Fit(h *Head, pass Pass, opts FitOptions) (*Fitted, error) {
 		csum     = make([]float64, K*D)
 		scatter  = make([]float64, D*D) // upper triangle of Σ (f-s)(f-s)ᵀ
 		maxLogit float64
-		g        = make([]float64, D)
-		logits   = make([]float64, K)
+		x64      = make([]float64, chunk*D) // a chunk of vectors, row-major
+		gt       = make([]float64, D*chunk) // the chunk minus the shift, transposed
+		logits   = make([]float64, chunk*K)
 		acts     = make([]float32, 0, min(opts.ActivationSample, 1<<16))
 		actS     = newSampler(opts.ActivationSample, opts.Seed)
 		bankS    = newSampler(opts.BankSize, opts.Seed+1)
@@ -120,73 +142,86 @@ func Fit(h *Head, pass Pass, opts FitOptions) (*Fitted, error) {
 		if labels != nil && len(labels) != n {
 			return fmt.Errorf("%d labels for %d feature vectors", len(labels), n)
 		}
-		for i := 0; i < n; i++ {
-			x := feats[i*D : (i+1)*D]
+		for c0 := 0; c0 < n; c0 += chunk {
+			m := min(chunk, n-c0)
+			xs := feats[c0*D : (c0+m)*D]
 			if shift == nil {
 				shift = make([]float64, D)
-				for j, v := range x {
+				for j, v := range xs[:D] {
 					shift[j] = float64(v)
 				}
 			}
-			for j, v := range x {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return fmt.Errorf("feature vector %d has a non-finite value", f.Count)
+			for i := 0; i < m; i++ {
+				for j, v := range xs[i*D : (i+1)*D] {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						return fmt.Errorf("feature vector %d has a non-finite value", f.Count+int64(i))
+					}
+					x64[i*D+j] = float64(v)
+					g := float64(v) - shift[j]
+					gt[j*chunk+i] = g
+					sum[j] += g
 				}
-				g[j] = float64(v) - shift[j]
-				sum[j] += g[j]
 			}
-			best := 0
+			// Logits, one weight row against the whole chunk.
 			for k := 0; k < K; k++ {
-				s := h.B[k]
 				w := h.W[k*D : (k+1)*D]
-				for j, v := range x {
-					s += w[j] * float64(v)
-				}
-				logits[k] = s
-				if s > logits[best] {
-					best = k
+				for i := 0; i < m; i++ {
+					logits[i*K+k] = h.B[k] + dot(w, x64[i*D:(i+1)*D])
 				}
 			}
-			maxLogit += logits[best]
-			c := best
-			if labels != nil {
-				c = labels[i]
-				if c < 0 || c >= K {
-					return fmt.Errorf("label %d of feature vector %d is outside 0..%d", c, f.Count, K-1)
-				}
-			}
-			f.ClassCounts[c]++
-			cs := csum[c*D : (c+1)*D]
-			for j := range g {
-				cs[j] += g[j]
+			// Scatter: Σ over the chunk of g_j·g_l, as dot products of the transposed rows.
+			for j := 0; j < D; j++ {
+				gj := gt[j*chunk : j*chunk+m]
 				row := scatter[j*D : (j+1)*D]
-				gj := g[j]
 				for l := j; l < D; l++ {
-					row[l] += gj * g[l]
+					row[l] += dot(gj, gt[l*chunk:l*chunk+m])
 				}
 			}
-			// ReAct's reservoir of activations.
-			for j := 0; j < D; {
-				if skip := actS.dropsAhead(D - j); skip > 0 {
-					actS.drop(skip)
-					j += skip
-					continue
+			for i := 0; i < m; i++ {
+				x := xs[i*D : (i+1)*D]
+				z := logits[i*K : (i+1)*K]
+				best := 0
+				for k := range z {
+					if z[k] > z[best] {
+						best = k
+					}
 				}
-				if slot := actS.offer(); slot == len(acts) {
-					acts = append(acts, x[j])
-				} else if slot >= 0 {
-					acts[slot] = x[j]
+				maxLogit += z[best]
+				c := best
+				if labels != nil {
+					c = labels[c0+i]
+					if c < 0 || c >= K {
+						return fmt.Errorf("label %d of feature vector %d is outside 0..%d", c, f.Count, K-1)
+					}
 				}
-				j++
+				f.ClassCounts[c]++
+				cs := csum[c*D : (c+1)*D]
+				for j := range cs {
+					cs[j] += gt[j*chunk+i]
+				}
+				// ReAct's reservoir of activations.
+				for j := 0; j < D; {
+					if skip := actS.dropsAhead(D - j); skip > 0 {
+						actS.drop(skip)
+						j += skip
+						continue
+					}
+					if slot := actS.offer(); slot == len(acts) {
+						acts = append(acts, x[j])
+					} else if slot >= 0 {
+						acts[slot] = x[j]
+					}
+					j++
+				}
+				// KNN's bank of normalised vectors.
+				if slot := bankS.offer(); slot >= 0 {
+					if slot == len(bank)/D {
+						bank = append(bank, make([]float32, D)...)
+					}
+					normalise(bank[slot*D:(slot+1)*D], x)
+				}
+				f.Count++
 			}
-			// KNN's bank of normalised vectors.
-			if slot := bankS.offer(); slot >= 0 {
-				if slot == len(bank)/D {
-					bank = append(bank, make([]float32, D)...)
-				}
-				normalise(bank[slot*D:(slot+1)*D], x)
-			}
-			f.Count++
 		}
 		return nil
 	})
@@ -258,36 +293,47 @@ func Fit(h *Head, pass Pass, opts FitOptions) (*Fitted, error) {
 		clips[i] = f.percentile(p)
 	}
 	resid := make([]float64, D)
-	z := make([]float64, D)
+	vt := make([]float64, D*D) // the eigenvectors as rows
+	for j := 0; j < D; j++ {
+		for c := 0; c < D; c++ {
+			vt[c*D+j] = f.EigVecs[j*D+c]
+		}
+	}
+	gu := x64 // the chunk minus u, row-major
+	z2 := make([]float64, chunk*D)
 	var count2 int64
 	err = pass(func(feats []float32, _ []int) error {
 		if len(feats)%D != 0 {
 			return fmt.Errorf("a batch of %d values is not a whole number of %d-feature vectors", len(feats), D)
 		}
 		n := len(feats) / D
-		for i := 0; i < n; i++ {
-			x := feats[i*D : (i+1)*D]
-			for j, v := range x {
-				g[j] = float64(v) - f.U[j]
+		for c0 := 0; c0 < n; c0 += chunk {
+			m := min(chunk, n-c0)
+			for i, v := range feats[c0*D : (c0+m)*D] {
+				gu[i] = float64(v) - f.U[i%D]
 				for c, clip := range clips {
 					if float64(v) <= clip {
 						below[c]++
 					}
 				}
 			}
+			// Projections on the eigenvectors, one eigenvector against the whole chunk.
 			for c := 0; c < D; c++ {
-				s := 0.0
-				for j := 0; j < D; j++ {
-					s += g[j] * f.EigVecs[j*D+c]
+				v := vt[c*D : (c+1)*D]
+				for i := 0; i < m; i++ {
+					p := dot(v, gu[i*D:(i+1)*D])
+					z2[i*D+c] = p * p
 				}
-				z[c] = s * s
 			}
-			tail := 0.0
-			for d := D - 1; d >= 0; d-- {
-				tail += z[d]
-				resid[d] += math.Sqrt(tail)
+			for i := 0; i < m; i++ {
+				z := z2[i*D : (i+1)*D]
+				tail := 0.0
+				for d := D - 1; d >= 0; d-- {
+					tail += z[d]
+					resid[d] += math.Sqrt(tail)
+				}
 			}
-			count2++
+			count2 += int64(m)
 		}
 		return nil
 	})
