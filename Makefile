@@ -62,9 +62,11 @@ REPRODUCE ?= default
 reproduce: ort build
 	REPRODUCE=$(REPRODUCE) GO=$(GO) scripts/reproduce.sh
 
-## fixtures: remake testdata/models with PyTorch (Debian's python3-torch)
+## fixtures: remake testdata/models with PyTorch (Debian's python3-torch), then the detector
+## references in testdata/detect, which depend on those models' weights
 fixtures:
 	/usr/bin/python3 testdata/make_models.py
+	/usr/bin/python3 testdata/make_detectors.py
 
 clean:
 	rm -rf bin/ dist/

@@ -14,7 +14,10 @@ writes:
   NAME.eval.f32    the evaluation inputs, float32 [B, C, H, W] (ID test images, OOD images and
                    noise), normalised as NAME.preprocess.json says
   NAME.ref.json    the fitted statistics and, on the eval inputs' features and on the first
-                   SCORED fit features, every method's scores, in float64
+                   SCORED fit features, every method's scores (and DICE + ReAct's), in float64
+
+It reads ../shared/data (or --data) and the models in testdata/models: rerun it after
+testdata/make_models.py (make fixtures runs both). A rerun reproduces every file byte for byte.
 
 Semantics follow OpenOOD v1.5's post-processors (openood/postprocessors/*.py and
 openood/networks/ash_net.py), with these stated differences:
