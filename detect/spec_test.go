@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -177,5 +178,55 @@ func TestCandidates(t *testing.T) {
 	ds, skipped = Candidates(fx.model, g, Grid{MDS: true, ReAct: []float64{90}})
 	if len(ds) != 1 || len(skipped) != 1 {
 		t.Errorf("%d candidates, %d skipped (%v); want 1 and 1", len(ds), len(skipped), skipped)
+	}
+}
+
+// TestDeadFeatures: features that are zero on every ID image (dead ReLU channels) leave the
+// covariance singular; the pseudo-inverse drops those directions (as sklearn's pinvh does), so
+// Mahalanobis keeps rank D-3 and every detector still gives finite scores.
+func TestDeadFeatures(t *testing.T) {
+	fx := loadFixture(t, "resnet32")
+	D := fx.ref.Dim
+	fit := append([]float32(nil), fx.fit...)
+	dead := []int{3, 17, 30}
+	for i := 0; i < fx.ref.FitCount; i++ {
+		for _, j := range dead {
+			fit[i*D+j] = 0
+		}
+	}
+	f, err := Fit(&fx.model.Head, func(yield func([]float32, []int) error) error { return yield(fit, fx.labels) }, FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := f.Mahalanobis()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.R != D-len(dead) {
+		t.Errorf("precision rank %d, want %d", m.R, D-len(dead))
+	}
+	ds, skipped := Candidates(fx.model, f, DefaultGrid())
+	if len(skipped) > 0 {
+		t.Fatalf("skipped %v", skipped)
+	}
+	n := int(fx.ref.EvalShape[0])
+	for _, d := range ds {
+		s, err := d.Score(fx.evalF, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range s {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("%s: score %d is %v", d.Name(), i, v)
+			}
+		}
+	}
+	// A dead direction does not count: moving an eval vector along it leaves the distance.
+	x := append([]float32(nil), fx.evalF[:D]...)
+	a, _ := m.Score(x, 1)
+	x[dead[0]] += 5
+	b, _ := m.Score(x, 1)
+	if math.Abs(a[0]-b[0]) > 1e-9*math.Abs(a[0]) {
+		t.Errorf("moving along a dead feature changed the score from %v to %v", a[0], b[0])
 	}
 }
