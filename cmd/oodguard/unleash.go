@@ -28,6 +28,8 @@ type unleashCommand struct {
 	constraint             string
 	estimateKeep           float64
 	idVal, oodVal          string
+	keepWorse              bool
+	maxAccDrop             float64
 	gridEpochs, valLimit   int
 	gridFactors            string
 	keep                   float64
@@ -68,6 +70,12 @@ The constraint c (-constraint):
             -grid-epochs equal to -epochs the winner is the output as trained (no second
             run); with fewer, the chosen value trains again for -epochs.
 
+Validation guard: with -id-val and -ood-val, the input and the unleashed model are both
+scored on them (energy FPR95, ID accuracy). Unless the unleashed model has a lower FPR95 and
+loses at most -max-acc-drop points of accuracy, OUT.onnx is the input, unchanged, and the
+command says so (exit 0): unleashing never returns a model worse than its input on the data
+given to judge it. -keep-worse writes the unleashed model all the same.
+
 Writes OUT.onnx, OUT.run.json (mode, constraint and how it was chosen, settings, seeds,
 per-epoch loss/CE/accuracy, wall times, sha256 of input and output) and OUT.preprocess.json
 (the preprocessing spec, so that 'oodguard eval' and 'calibrate' work on OUT.onnx directly).
@@ -93,7 +101,9 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.constraint, "constraint", "estimate", "loss constraint: estimate, grid or a number")
 	fs.Float64Var(&c.estimateKeep, "estimate-keep", def.EstimateKeep, "keep ratio of the estimate's random mask")
 	fs.StringVar(&c.idVal, "id-val", "", "labelled ID validation data (grid; also the per-epoch accuracy set)")
-	fs.StringVar(&c.oodVal, "ood-val", "", "OOD validation data (grid)")
+	fs.StringVar(&c.oodVal, "ood-val", "", "OOD validation data (grid; with -id-val also the validation guard)")
+	fs.BoolVar(&c.keepWorse, "keep-worse", false, "write the unleashed model even when -id-val/-ood-val find it no better than the input")
+	fs.Float64Var(&c.maxAccDrop, "max-acc-drop", 100*def.MaxAccuracyDrop, "validation guard: ID accuracy points the unleashed model may lose and still be kept")
 	fs.IntVar(&c.gridEpochs, "grid-epochs", def.GridEpochs, "training epochs per grid candidate")
 	fs.StringVar(&c.gridFactors, "grid-factors", "0.25,0.5,0.75,1", "grid: multipliers of the estimate and of the dense loss")
 	fs.IntVar(&c.valLimit, "val-limit", 2000, "use a random subset of N images of -id-val and of -ood-val (0: all)")
@@ -216,11 +226,13 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	if err := res.WriteModel(out, c.model); err != nil {
 		return err
 	}
-	diff, err := exportCheck(out, res, cfg.Check)
-	if err != nil {
-		return fmt.Errorf("check %s with ONNX Runtime: %w", out, err)
+	diff := 0.0
+	if !res.KeptInput {
+		if diff, err = exportCheck(out, res, cfg.Check); err != nil {
+			return fmt.Errorf("check %s with ONNX Runtime: %w", out, err)
+		}
+		res.Record.ExportCheck = &diff
 	}
-	res.Record.ExportCheck = &diff
 	res.Record.Tool = "oodguard " + Version
 	res.Record.Seconds = time.Since(started).Seconds()
 	if err := res.WriteRecord(out, spec); err != nil {
@@ -235,6 +247,14 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fmt.Fprintf(stdout, "%s: constraint %.4g (%s), %d epochs, %d steps in %.1fs\n", rec.Mode, rec.Constraint.Value, how, rec.Epochs, rec.Steps, rec.TrainSeconds)
 	if n := len(rec.EpochResults); n > 0 && rec.EpochResults[n-1].CheckAccuracy != nil {
 		fmt.Fprintf(stdout, "accuracy on %s: %.2f%%\n", rec.Check.Name, 100**rec.EpochResults[n-1].CheckAccuracy)
+	}
+	if g := rec.Guard; g != nil && g.KeptInput {
+		fmt.Fprintf(stdout, "the unleashed model is no better than its input on validation (%s): kept the input model\n", g.Reason)
+		fmt.Fprintf(stdout, "wrote %s (the input, unchanged; -keep-worse writes the unleashed one), %s, %s\n", out, recPath, specPath)
+		return nil
+	}
+	if g := rec.Guard; g != nil {
+		fmt.Fprintf(stdout, "validation: %s\n", g.Reason)
 	}
 	fmt.Fprintf(stdout, "wrote %s (ONNX Runtime agrees within %.2g), %s, %s\n", out, diff, recPath, specPath)
 	return nil
@@ -342,9 +362,11 @@ func (c *unleashCommand) config() (urun.Config, error) {
 		}
 		cfg.Constraint, cfg.Value = urun.ConstraintGiven, v
 	}
-	if cfg.Constraint != urun.ConstraintGrid && c.oodVal != "" {
-		return urun.Config{}, usagef("-ood-val is only used by -constraint grid")
+	if c.oodVal != "" && c.idVal == "" {
+		return urun.Config{}, usagef("-ood-val needs -id-val (the grid and the validation guard compare the two)")
 	}
+	cfg.Guard = !c.keepWorse
+	cfg.MaxAccuracyDrop = c.maxAccDrop / 100
 	// Checked here, not only in urun.Run, so that flag mistakes exit 2 before any data is read;
 	// the validation sets are not loaded yet.
 	v := cfg
@@ -421,6 +443,10 @@ func (p *unleashProgress) event(ev urun.Event) {
 		return
 	case "dense":
 		fmt.Fprintln(stderr, "measuring the dense model's training loss")
+		return
+	case "guard":
+		p.finish()
+		fmt.Fprintln(stderr, "validation guard: measuring the input and the unleashed model on -id-val and -ood-val")
 		return
 	}
 	label := ev.Phase

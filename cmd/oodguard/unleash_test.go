@@ -381,3 +381,61 @@ func TestUnleashAugmentFlagsAsTrain(t *testing.T) {
 		t.Errorf("unleash -pad 3 -crop 2: exit %d, stderr %q; want 2", code, errOut)
 	}
 }
+
+// The validation guard: a run that makes the model worse on -id-val/-ood-val writes the input
+// unchanged and says so (exit 0); -keep-worse writes the unleashed model; the verdict is in the
+// run record either way.
+func TestUnleashValidationGuard(t *testing.T) {
+	f := newUnleashFixture(t)
+	out := filepath.Join(f.dir, "guarded.onnx")
+	// A learning rate of 5 wrecks the model in one epoch: at best chance accuracy.
+	args := []string{"unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out,
+		"-constraint", "0", "-id-val", f.idVal, "-ood-val", f.ood, "-epochs", "1", "-batch", "32", "-lr", "5",
+		"-max-acc-drop", "0"}
+	code, stdoutS, errOut := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("unleash: exit %d\n%s\n%s", code, stdoutS, errOut)
+	}
+	type guardRec struct {
+		Guard *struct {
+			Input, Unleashed struct {
+				FPR95    float64 `json:"fpr95"`
+				Accuracy float64 `json:"id_val_accuracy"`
+			}
+			KeptInput bool   `json:"kept_input"`
+			Reason    string `json:"reason"`
+		} `json:"validation_guard"`
+	}
+	var rec guardRec
+	if err := json.Unmarshal(readFile(t, filepath.Join(f.dir, "guarded.run.json")), &rec); err != nil {
+		t.Fatal(err)
+	}
+	g := rec.Guard
+	if g == nil {
+		t.Fatal("no validation_guard in the run record")
+	}
+	worse := !(g.Unleashed.FPR95 < g.Input.FPR95) || g.Unleashed.Accuracy < g.Input.Accuracy
+	if !worse {
+		t.Fatalf("lr 5 did not make the model worse on validation: %+v", g)
+	}
+	if !g.KeptInput || fileSHA(t, out) != fileSHA(t, f.model) || !strings.Contains(stdoutS, "kept the input model") {
+		t.Errorf("worse on validation, but the input was not kept (kept %v, same bytes %v):\n%s", g.KeptInput, fileSHA(t, out) == fileSHA(t, f.model), stdoutS)
+	}
+	// -keep-worse writes the unleashed model.
+	code, stdoutS, errOut = runCLI(t, append(args, "-keep-worse")...)
+	if code != 0 {
+		t.Fatalf("unleash -keep-worse: exit %d\n%s", code, errOut)
+	}
+	if fileSHA(t, out) == fileSHA(t, f.model) || strings.Contains(stdoutS, "kept the input") {
+		t.Errorf("-keep-worse wrote the input:\n%s", stdoutS)
+	}
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

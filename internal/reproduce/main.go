@@ -217,6 +217,8 @@ func (r *runner) seed(ctx context.Context, s Setup, sp *Splits, seed uint64) (*S
 	}
 
 	// 3. UM and UMAP from the final epoch, the constraint chosen by the grid on the validation sets.
+	// -keep-worse: the tables measure the method itself, also where unleash's validation guard
+	// would have kept the input (the run record holds the guard's verdict all the same).
 	unleashed := map[string]string{}
 	for _, mode := range []string{"um", "umap"} {
 		u := s.UM
@@ -227,7 +229,7 @@ func (r *runner) seed(ctx context.Context, s Setup, sp *Splits, seed uint64) (*S
 		cmd := []string{bin, "unleash", "-mode", mode, "-model", final, "-data", sp.Train,
 			"-constraint", "grid", "-id-val", sp.IDVal, "-ood-val", sp.OODVal,
 			"-grid-factors", u.GridFactors, "-grid-epochs", strconv.Itoa(u.GridEpochs), "-val-limit", "0", "-check-limit", "0",
-			"-epochs", strconv.Itoa(u.Epochs), "-lr", fmtFloat(u.LR), "-batch", strconv.Itoa(u.Batch), "-seed", seedArg}
+			"-epochs", strconv.Itoa(u.Epochs), "-lr", fmtFloat(u.LR), "-batch", strconv.Itoa(u.Batch), "-seed", seedArg, "-keep-worse"}
 		if u.Limit > 0 {
 			cmd = append(cmd, "-limit", strconv.Itoa(u.Limit))
 		}

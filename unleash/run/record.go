@@ -49,6 +49,9 @@ type Record struct {
 	EpochResults []EpochRecord `json:"epoch_results"`
 	MaskedLayers []LayerRecord `json:"masked_layers,omitempty"` // UMAP
 
+	// Guard is the validation guard's verdict (with ID and OOD validation sets).
+	Guard *GuardRecord `json:"validation_guard,omitempty"`
+
 	// ExportCheck is the largest |logit| difference between ONNX Runtime on the written file
 	// and the trained GoMLX model, on the first batch of the check set.
 	ExportCheck *float64 `json:"export_check_max_abs_logit_diff,omitempty"`
@@ -165,15 +168,17 @@ func Paths(out string) (model, record, spec string) {
 	return out, base + ".run.json", base + ".preprocess.json"
 }
 
-// WriteModel writes the trained model to path (atomically) and records its and the input's
-// sha256.
+// WriteModel writes the trained model (or, with KeptInput, the input unchanged) to path
+// (atomically) and records its and the input's sha256.
 func (r *Result) WriteModel(path, input string) error {
 	in, err := os.ReadFile(input)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
-	if err := r.Trainer.Export(&buf); err != nil {
+	if r.KeptInput {
+		buf.Write(in)
+	} else if err := r.Trainer.Export(&buf); err != nil {
 		return err
 	}
 	if err := writeFile(path, buf.Bytes()); err != nil {

@@ -89,6 +89,12 @@ type Config struct {
 	// epoch (an ID validation set, or a slice of the training set).
 	Check *Data
 
+	// Guard, with IDVal and OODVal, measures the input and the unleashed model on them and
+	// keeps the input when the unleashed one is not better (see GuardRecord); MaxAccuracyDrop
+	// is the accuracy (a fraction) it may lose. DefaultConfig turns it on.
+	Guard           bool
+	MaxAccuracyDrop float64
+
 	// Progress, when set, is called after every training step and at every phase change.
 	Progress func(Event)
 }
@@ -103,6 +109,7 @@ func DefaultConfig(method unleash.Method) Config {
 		Constraint: ConstraintEstimate, EstimateKeep: unleash.DefaultEstimateKeep, GridEpochs: 1,
 		LR: o.LR, Epochs: o.Epochs, Batch: 256, Momentum: o.Momentum, WeightDecay: o.WeightDecay,
 		Augment: Augment{Pad: 4, Flip: true}, Seed: 1,
+		Guard: true, MaxAccuracyDrop: DefaultMaxAccuracyDrop,
 	}
 }
 
@@ -143,6 +150,9 @@ func (c *Config) Validate() error {
 	if c.Batch < 1 {
 		return fmt.Errorf("batch %d must be >= 1", c.Batch)
 	}
+	if !(c.MaxAccuracyDrop >= 0) || c.MaxAccuracyDrop > 1 {
+		return fmt.Errorf("max accuracy drop %v must be between 0 and 1", c.MaxAccuracyDrop)
+	}
 	if c.Augment.Pad < 0 {
 		return fmt.Errorf("padding %d must be >= 0", c.Augment.Pad)
 	}
@@ -172,10 +182,13 @@ type Event struct {
 	Done       *EpochRecord // set once an epoch is over
 }
 
-// Result is a finished run: the trainer (for Export) and its record.
+// Result is a finished run: the trainer (for Export) and its record. KeptInput says that the
+// validation guard found the unleashed model no better than the input: WriteModel then writes
+// the input unchanged.
 type Result struct {
-	Trainer *unleash.Trainer
-	Record  *Record
+	Trainer   *unleash.Trainer
+	Record    *Record
+	KeptInput bool
 }
 
 // Run runs UM or UMAP on m with the training data train.
@@ -235,8 +248,19 @@ func Run(ctx context.Context, m *onnxgraph.Model, train *Data, cfg Config) (*Res
 		}
 	}
 	rec.Steps = t.Steps()
+	res := &Result{Trainer: t, Record: rec}
+	if cfg.Guard && cfg.IDVal != nil && cfg.OODVal != nil {
+		if cfg.Progress != nil {
+			cfg.Progress(Event{Phase: "guard"})
+		}
+		g, err := guard(ctx, m, t, &cfg)
+		if err != nil {
+			return nil, err
+		}
+		rec.Guard, res.KeptInput = g, g.KeptInput
+	}
 	rec.TrainSeconds = time.Since(start).Seconds()
-	return &Result{Trainer: t, Record: rec}, nil
+	return res, nil
 }
 
 // progress emits events of one training phase.
