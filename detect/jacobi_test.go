@@ -192,7 +192,7 @@ func TestEigSym(t *testing.T) {
 	}
 }
 
-// TestEigSymSpeed: D = 256 must take well under a second or two (Jacobi took 3 s; 512, 76 s).
+// TestEigSymSpeed: D = 256 takes 0.03 s (Jacobi took 3 s, the column-walking tred2 0.2 s).
 func TestEigSymSpeed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 256×256 eigendecomposition")
@@ -212,7 +212,7 @@ func TestEigSymSpeed(t *testing.T) {
 	}
 	el := time.Since(t0)
 	t.Logf("256×256: %v", el)
-	if el > 3*time.Second {
+	if el > time.Second {
 		t.Errorf("256×256 took %v", el)
 	}
 }

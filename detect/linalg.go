@@ -10,9 +10,9 @@ import (
 // eigSym returns the eigenvalues of the symmetric n×n matrix a (row-major) in descending order
 // and the matching unit eigenvectors as the columns of v (row-major n×n). It reduces a to
 // tridiagonal form with Householder reflections and diagonalises that with the implicit QL
-// method (the EISPACK tred2/tql2 algorithms, as in JAMA), O(n³): 4 s for n = 512 on the 2-vCPU
-// development VM (tred2 walks columns; ResNet-50's n = 2048 would take minutes). It
-// does not change a.
+// method (the EISPACK tred2/tql2 algorithms, as in JAMA, with rows and columns swapped so that
+// the inner loops walk rows), O(n³): 0.03 s for n = 256 and 0.7 s for n = 512 on the 2-vCPU
+// development VM (n = 2048, ResNet-50's features, about a minute). It does not change a.
 func eigSym(a []float64, n int) (vals []float64, v []float64, err error) {
 	if len(a) != n*n {
 		return nil, nil, fmt.Errorf("eigSym: %d values for a %d×%d matrix", len(a), n, n)
@@ -33,14 +33,8 @@ func eigSym(a []float64, n int) (vals []float64, v []float64, err error) {
 	}
 	d := make([]float64, n)
 	e := make([]float64, n)
-	tred2(V, d, e, n)
-	// tql2 rotates columns of V; work on its transpose so that they are contiguous rows.
-	T := make([]float64, n*n)
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			T[j*n+i] = V[i*n+j]
-		}
-	}
+	tred2(V, d, e, n) // V now holds the transformation's transpose: what tql2 rotates by rows
+	T := V
 	if err := tql2(T, d, e, n); err != nil {
 		return nil, nil, err
 	}
@@ -60,11 +54,12 @@ func eigSym(a []float64, n int) (vals []float64, v []float64, err error) {
 	return vals, v, nil
 }
 
-// tred2 reduces the symmetric matrix in V to tridiagonal form (diagonal d, subdiagonal e[1:])
-// and leaves the accumulated orthogonal transformation in V.
-func tred2(V, d, e []float64, n int) {
+// tred2 reduces the symmetric matrix in W to tridiagonal form (diagonal d, subdiagonal e[1:])
+// and leaves the transpose of the accumulated orthogonal transformation in W. It is JAMA's tred2
+// with every V[a][b] read as W[b][a]: its inner loops then walk rows, not columns.
+func tred2(W, d, e []float64, n int) {
 	for j := 0; j < n; j++ {
-		d[j] = V[(n-1)*n+j]
+		d[j] = W[j*n+(n-1)]
 	}
 	for i := n - 1; i > 0; i-- {
 		scale, h := 0.0, 0.0
@@ -74,9 +69,9 @@ func tred2(V, d, e []float64, n int) {
 		if scale == 0 {
 			e[i] = d[i-1]
 			for j := 0; j < i; j++ {
-				d[j] = V[(i-1)*n+j]
-				V[i*n+j] = 0
-				V[j*n+i] = 0
+				d[j] = W[j*n+(i-1)]
+				W[j*n+i] = 0
+				W[i*n+j] = 0
 			}
 		} else {
 			for k := 0; k < i; k++ {
@@ -96,11 +91,11 @@ func tred2(V, d, e []float64, n int) {
 			}
 			for j := 0; j < i; j++ {
 				f = d[j]
-				V[j*n+i] = f
-				g = e[j] + V[j*n+j]*f
+				W[i*n+j] = f
+				g = e[j] + W[j*n+j]*f
 				for k := j + 1; k <= i-1; k++ {
-					g += V[k*n+j] * d[k]
-					e[k] += V[k*n+j] * f
+					g += W[j*n+k] * d[k]
+					e[k] += W[j*n+k] * f
 				}
 				e[j] = g
 			}
@@ -117,41 +112,41 @@ func tred2(V, d, e []float64, n int) {
 				f = d[j]
 				g = e[j]
 				for k := j; k <= i-1; k++ {
-					V[k*n+j] -= f*e[k] + g*d[k]
+					W[j*n+k] -= f*e[k] + g*d[k]
 				}
-				d[j] = V[(i-1)*n+j]
-				V[i*n+j] = 0
+				d[j] = W[j*n+(i-1)]
+				W[j*n+i] = 0
 			}
 		}
 		d[i] = h
 	}
 	for i := 0; i < n-1; i++ {
-		V[(n-1)*n+i] = V[i*n+i]
-		V[i*n+i] = 1
+		W[i*n+(n-1)] = W[i*n+i]
+		W[i*n+i] = 1
 		h := d[i+1]
 		if h != 0 {
 			for k := 0; k <= i; k++ {
-				d[k] = V[k*n+i+1] / h
+				d[k] = W[(i+1)*n+k] / h
 			}
 			for j := 0; j <= i; j++ {
 				g := 0.0
 				for k := 0; k <= i; k++ {
-					g += V[k*n+i+1] * V[k*n+j]
+					g += W[(i+1)*n+k] * W[j*n+k]
 				}
 				for k := 0; k <= i; k++ {
-					V[k*n+j] -= g * d[k]
+					W[j*n+k] -= g * d[k]
 				}
 			}
 		}
 		for k := 0; k <= i; k++ {
-			V[k*n+i+1] = 0
+			W[(i+1)*n+k] = 0
 		}
 	}
 	for j := 0; j < n; j++ {
-		d[j] = V[(n-1)*n+j]
-		V[(n-1)*n+j] = 0
+		d[j] = W[j*n+(n-1)]
+		W[j*n+(n-1)] = 0
 	}
-	V[(n-1)*n+n-1] = 1
+	W[(n-1)*n+(n-1)] = 1
 	e[0] = 0
 }
 
