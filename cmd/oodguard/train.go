@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/dataset"
+	"github.com/oodguard/oodguard/internal/atomicfile"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/unleash/arch"
 	"github.com/oodguard/oodguard/unleash/train"
@@ -20,30 +22,31 @@ import (
 
 // trainCommand trains a classifier from scratch on GoMLX and writes an ONNX checkpoint per epoch.
 type trainCommand struct {
-	ort         ortFlags
-	arch        string
-	width       int
-	blocks      string
-	classes     int
-	data        string
-	dataPrefix  string
-	idVal       string
-	oodVal      string
-	preset      string
-	specFile    string
-	epochs      int
-	batch       int
-	lr          float64
-	momentum    float64
-	wd          float64
-	crop        int
-	flip        bool
-	seed        uint64
-	backend     string
-	temperature float64
-	limit       int
-	valLimit    int
-	out         string
+	ort            ortFlags
+	bestMaxAccDrop float64
+	arch           string
+	width          int
+	blocks         string
+	classes        int
+	data           string
+	dataPrefix     string
+	idVal          string
+	oodVal         string
+	preset         string
+	specFile       string
+	epochs         int
+	batch          int
+	lr             float64
+	momentum       float64
+	wd             float64
+	crop           int
+	flip           bool
+	seed           uint64
+	backend        string
+	temperature    float64
+	limit          int
+	valLimit       int
+	out            string
 }
 
 func (c *trainCommand) Usage(w io.Writer) {
@@ -106,6 +109,7 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.limit, "limit", 0, "train on a random subset of N images (0: all)")
 	fs.IntVar(&c.valLimit, "val-limit", 0, "validate on a random subset of N images of each set, the same every epoch (0: all)")
 	fs.StringVar(&c.out, "out", "train-run", "output folder (must not hold a run already)")
+	fs.Float64Var(&c.bestMaxAccDrop, "best-max-acc-drop", 2, "with -ood-val: best.onnx is the epoch with the lowest validation FPR95 among those at most this many accuracy points below the final epoch")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -186,6 +190,45 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d epochs in %.0fs; checkpoints, train.json and train.png in %s\n", len(log.Runs), log.Seconds, cfg.Out)
+	if c.oodVal != "" {
+		return keepBest(cfg.Out, log.Runs, c.bestMaxAccDrop/100)
+	}
+	return nil
+}
+
+// keepBest copies the checkpoint with the lowest validation FPR95 among the epochs whose
+// validation accuracy is at most maxDrop below the final epoch's to best.onnx (and its
+// preprocessing spec to best.preprocess.json): a model trained until it memorises often
+// detected OOD inputs better at an intermediate epoch (the Unleashing Mask paper's observation),
+// and this is what a user gets with no method at all. Choose -ood-val from an OOD family you
+// will not test on.
+func keepBest(dir string, runs []train.Epoch, maxDrop float64) error {
+	if len(runs) == 0 || runs[len(runs)-1].ValAcc == nil || runs[len(runs)-1].FPR95 == nil {
+		return nil
+	}
+	final := runs[len(runs)-1]
+	best := len(runs) - 1
+	for i, e := range runs {
+		if e.ValAcc == nil || e.FPR95 == nil || *e.ValAcc < *final.ValAcc-maxDrop {
+			continue
+		}
+		if *e.FPR95 < *runs[best].FPR95 {
+			best = i
+		}
+	}
+	b := runs[best]
+	for _, ext := range []string{".onnx", ".preprocess.json"} {
+		src := filepath.Join(dir, strings.TrimSuffix(b.Checkpoint, ".onnx")+ext)
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return fmt.Errorf("keep the best epoch: %w", err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, "best"+ext), data, 0o644); err != nil {
+			return fmt.Errorf("keep the best epoch: %w", err)
+		}
+	}
+	fmt.Fprintf(stdout, "best epoch on validation: %d of %d (FPR95 %.2f%%, accuracy %.2f%%; final epoch %.2f%%, %.2f%%; accuracy floor %.1f points below the final): %s\n",
+		b.Epoch, len(runs), 100**b.FPR95, 100**b.ValAcc, 100**final.FPR95, 100**final.ValAcc, 100*maxDrop, filepath.Join(dir, "best.onnx"))
 	return nil
 }
 

@@ -49,6 +49,18 @@ func TestTrainThenEval(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "train.png")); err != nil {
 		t.Error(err)
 	}
+	// best.onnx is the epoch with the lowest validation FPR95 within the accuracy floor.
+	bestEpoch := 2
+	if r0, r1 := log.Runs[0], log.Runs[1]; *r0.FPR95 < *r1.FPR95 && *r0.ValAcc >= *r1.ValAcc-0.02 {
+		bestEpoch = 1
+	}
+	want := fmt.Sprintf("epoch-%03d.onnx", bestEpoch)
+	if fileSHA(t, filepath.Join(out, "best.onnx")) != fileSHA(t, filepath.Join(out, want)) || !strings.Contains(stdout, fmt.Sprintf("best epoch on validation: %d of 2", bestEpoch)) {
+		t.Errorf("best.onnx is not %s:\n%s", want, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(out, "best.preprocess.json")); err != nil {
+		t.Error(err)
+	}
 
 	code, stdout, stderr = runCLI(t, "eval", "-model", filepath.Join(out, "epoch-002.onnx"), "-id", idTest, "-ood", ood,
 		"-scores", "energy", "-out", filepath.Join(dir, "report"))
