@@ -32,9 +32,12 @@ func (m *Model) NewExtractor(n int, opts rt.Options) (*Extractor, error) {
 	if rt.LibraryPath() == "" {
 		return nil, errors.New("detect: ONNX Runtime is not initialised (call runtime.Init or runtime.Setup first)")
 	}
-	in, shape, err := m.imageInput()
+	in, shape, fixed, err := m.imageInput()
 	if err != nil {
 		return nil, err
+	}
+	if fixed > 0 && fixed != int64(n) {
+		return nil, fmt.Errorf("detect: the model's input %q has a fixed batch size of %d, cannot run batches of %d", in, fixed, n)
 	}
 	data, err := m.WithFeatures()
 	if err != nil {
@@ -67,9 +70,9 @@ func (m *Model) NewExtractor(n int, opts rt.Options) (*Extractor, error) {
 	return x, nil
 }
 
-// imageInput returns the name of the graph's one non-initializer input and its shape without
-// the batch axis.
-func (m *Model) imageInput() (string, []int64, error) {
+// imageInput returns the name of the graph's one non-initializer input, its shape without the
+// batch axis, and the batch size when it is fixed (else 0).
+func (m *Model) imageInput() (string, []int64, int64, error) {
 	g := m.proto.GetGraph()
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
@@ -77,6 +80,7 @@ func (m *Model) imageInput() (string, []int64, error) {
 	}
 	var name string
 	var shape []int64
+	var fixed int64
 	count := 0
 	for _, v := range g.GetInput() {
 		if inits[v.GetName()] {
@@ -86,24 +90,25 @@ func (m *Model) imageInput() (string, []int64, error) {
 		name = v.GetName()
 		tt := v.GetType().GetTensorType()
 		if tt == nil || tt.GetElemType() != int32(onnx.TensorProto_FLOAT) {
-			return "", nil, fmt.Errorf("%w: input %q is not a float32 tensor", ErrUnsupported, name)
+			return "", nil, 0, fmt.Errorf("%w: input %q is not a float32 tensor", ErrUnsupported, name)
 		}
 		dims := tt.GetShape().GetDim()
 		if len(dims) < 2 {
-			return "", nil, fmt.Errorf("%w: input %q has rank %d, want [N, ...]", ErrUnsupported, name, len(dims))
+			return "", nil, 0, fmt.Errorf("%w: input %q has rank %d, want [N, ...]", ErrUnsupported, name, len(dims))
 		}
+		fixed = dims[0].GetDimValue()
 		shape = nil
 		for i, d := range dims[1:] {
 			if d.GetDimValue() <= 0 {
-				return "", nil, fmt.Errorf("%w: input %q has a dynamic dimension %d", ErrUnsupported, name, i+1)
+				return "", nil, 0, fmt.Errorf("%w: input %q has a dynamic dimension %d", ErrUnsupported, name, i+1)
 			}
 			shape = append(shape, d.GetDimValue())
 		}
 	}
 	if count != 1 {
-		return "", nil, fmt.Errorf("%w: the model has %d inputs, want 1", ErrUnsupported, count)
+		return "", nil, 0, fmt.Errorf("%w: the model has %d inputs, want 1", ErrUnsupported, count)
 	}
-	return name, shape, nil
+	return name, shape, fixed, nil
 }
 
 // Batch returns the number of images per run.

@@ -8,6 +8,9 @@ import (
 
 	onnx "github.com/gomlx/compute-onnx/support/protos"
 	"google.golang.org/protobuf/proto"
+
+	rt "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/runtime/runtimetest"
 )
 
 type tinyOpts struct {
@@ -15,6 +18,7 @@ type tinyOpts struct {
 	biasFirst     bool   // Add(bias, MatMul) instead of Add(MatMul, bias)
 	weightAsInput bool   // the Gemm weight is a graph input
 	opset         int64  // default 13
+	fixedBatch    int64  // a fixed batch size instead of the dynamic "N"
 }
 
 // tinyModel builds input [N,4] → Relu → feat → a final layer with 3 classes → logits.
@@ -24,7 +28,11 @@ func tinyModel(t testing.TB, o tinyOpts) []byte {
 		o.opset = 13
 	}
 	vi := func(name string, dims ...int64) *onnx.ValueInfoProto {
-		shape := &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}}}
+		batch := &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}
+		if o.fixedBatch > 0 {
+			batch = &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: o.fixedBatch}}
+		}
+		shape := &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{batch}}
 		for _, d := range dims {
 			shape.Dim = append(shape.Dim, &onnx.TensorShapeProto_Dimension{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: d}})
 		}
@@ -161,4 +169,36 @@ func testTinyMatMulHead(t *testing.T, opset int64) {
 	if math.IsNaN(vim.Alpha) {
 		t.Error("ViM alpha is NaN")
 	}
+}
+
+// TestExtractorFixedBatch: a model exported with a fixed batch size runs in batches of that
+// size only, and says so for any other.
+func TestExtractorFixedBatch(t *testing.T) {
+	m, err := Parse(tinyModel(t, tinyOpts{fixedBatch: 4}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtimetest.Setup(t)
+	if _, err := m.NewExtractor(10, rt.Options{}); err == nil {
+		t.Fatal("batches of 10 accepted for a model fixed at 4")
+	} else {
+		t.Log(err)
+	}
+	x, err := m.NewExtractor(4, rt.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	in := []float32{1, -2, 3, -4, 0, 5, -1, 2, 7, 7, -7, 0, -3, -3, 1, 1}
+	copy(x.Input(), in)
+	logits, feats, err := x.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range in {
+		if want := max(v, 0); feats[i] != want {
+			t.Fatalf("feature %d: %v, want %v", i, feats[i], want)
+		}
+	}
+	checkClose(t, "logits", f64(logits), m.Head.LogitsOf(feats, 4), 1e-4)
 }
