@@ -20,21 +20,32 @@ modules at reduced width and depth so that the files stay small:
                  non-affine BatchNorm, input normalisation inside the model, no dropout
   squeezenet     torchvision SqueezeNet 1.1 with four narrow Fire modules
   shufflenetv2   torchvision ShuffleNetV2, stages [2,2,2], channels [8,16,32,64,128]
+  convnext       torchvision ConvNeXt (LayerNorm2d, depthwise 7x7, GELU as Erf, layer scale),
+                 stages of one block, widths 8-16-32 (layer scale drawn in [0.5, 1])
 
 For each NAME it writes (opset 13, dynamic batch axis "N", input "input", output "logits"):
 
   NAME.onnx         model.eval(), exported with training=TrainingMode.PRESERVE: BatchNormalization
                     nodes kept (inference mode), parameters under their PyTorch names
   NAME.folded.onnx  model.eval(), the exporter's default: BatchNorm folded into the convolutions
+  NAME.op17.onnx    as NAME.onnx at opset 17, for mobilenetv3 (HardSwish), shufflenetv2 and
+                    convnext (LayerNormalization)
   NAME.ref.json     see below
 
-and, once, resnet18.trainbn.onnx: the same model exported after model.train() with
-TrainingMode.PRESERVE, whose BatchNormalization normalises every batch by its own statistics (a
-model that must be refused for inference).
+and resnet18.trainbn.onnx (opset 13: BatchNormalization with running-stat outputs) and
+densenet.trainbn.op17.onnx (opset 17: training_mode=1): the models exported after model.train()
+with TrainingMode.PRESERVE, whose BatchNormalization normalises every batch by its own statistics
+(models that must be refused for inference).
+
+Parameters that would still be constant after the randomisation (zero biases) are drawn at
+random too: the exporter writes equal initializers once, shared, which a trained model never has.
+Linear weights that the exporter stores transposed for a MatMul (ConvNeXt's) are referred to by
+their ONNX initializer name, with their gradients transposed.
 
 Every model reads the same batch: zoo.input.f32 (raw little-endian float32, [8,3,32,32], seeded
 normal values) with the labels in each NAME.ref.json. NAME.ref.json holds:
   model, folded, input, input_shape, y, logits_eval (eval mode, [8,10]), ce_eval,
+  params        every parameter (the tensors UM trains), by ONNX initializer name
   masked        every Conv and Linear weight (the tensors UMAP masks), with their sizes
   umap          keep 0.8, scores initialised to |w| (mask.Magnitude: the mask keeps each layer's
                 largest weights, exactly n - int(0.2*n) of n), constraint c; for the first step
@@ -61,11 +72,13 @@ from functools import partial
 
 import numpy as np
 import onnx
+from onnx import numpy_helper
 import torch
 import torch.autograd as autograd
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils import stateless
+from torchvision.models import convnext as tvconvnext
 from torchvision.models import densenet as tvdensenet
 from torchvision.models import efficientnet as tveff
 from torchvision.models import mobilenetv2 as tvmv2
@@ -223,6 +236,11 @@ def shufflenetv2():
     return tvshuffle.ShuffleNetV2([2, 2, 2], [8, 16, 32, 64, 128], num_classes=CLASSES)
 
 
+def convnext():
+    setting = [tvconvnext.CNBlockConfig(8, 16, 1), tvconvnext.CNBlockConfig(16, 32, 1), tvconvnext.CNBlockConfig(32, None, 1)]
+    return tvconvnext.ConvNeXt(setting, stochastic_depth_prob=0.0, num_classes=CLASSES)
+
+
 FAMILIES = [
     ("resnet18", resnet18),
     ("mobilenetv2", mobilenetv2),
@@ -232,7 +250,13 @@ FAMILIES = [
     ("densenetbc", DenseNetBC),
     ("squeezenet", squeezenet),
     ("shufflenetv2", shufflenetv2),
+    ("convnext", convnext),
 ]
+
+# Families also exported at opset 17 (NAME.op17.onnx): HardSwish, LayerNormalization and
+# BatchNormalization's training_mode attribute (densenet.trainbn.op17.onnx) are ops or attributes
+# of opsets after 13.
+OPSET17 = ["mobilenetv3", "shufflenetv2", "convnext"]
 
 
 class GetSubnet(autograd.Function):
@@ -267,13 +291,23 @@ def randomise(model, seed):
                 if mod.affine:
                     mod.weight.uniform_(0.7, 1.3)
                     mod.bias.uniform_(-0.2, 0.2)
+            if isinstance(mod, nn.LayerNorm):
+                mod.weight.uniform_(0.7, 1.3)
+                mod.bias.uniform_(-0.2, 0.2)
+            if isinstance(mod, tvconvnext.CNBlock):
+                mod.layer_scale.uniform_(0.5, 1.0)  # 1e-6 at init would mute the blocks
+        # Parameters that are still constant (zero biases) would be exported as one shared
+        # initializer: make them distinct, as a trained model's are.
+        for p in model.parameters():
+            if p.numel() > 1 and bool((p == p.flatten()[0]).all()):
+                p.uniform_(-0.1, 0.1)
 
 
-def export(model, path, train=False, preserve=True):
+def export(model, path, train=False, preserve=True, opset=13):
     model.train(train)
     kw = {"training": torch.onnx.TrainingMode.PRESERVE} if preserve else {}
     torch.onnx.export(model, torch.zeros((2 if train else 1,) + SHAPE), path, input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=13,
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset,
                       do_constant_folding=True, **kw)
     model.eval()
     return onnx.load(path)
@@ -387,6 +421,29 @@ def odin_cases(model, m64, x):
     return out
 
 
+def rename_to_onnx(ref, params, onnx_name, transposed):
+    """Keys the reference by ONNX initializer names, with the gradients of weights the file
+    stores transposed (MatMul) transposed too."""
+    def values(p, v):
+        if p not in transposed:
+            return v
+        return [float(a) for a in np.array(v).reshape(tuple(params[p].shape)).T.flatten()]
+
+    ref["params"] = sorted(onnx_name[p] for p in params)
+    ref["masked"] = [onnx_name[p] for p in ref["masked"]]
+    ref["masked_sizes"] = {onnx_name[p]: v for p, v in ref["masked_sizes"].items()}
+    ref["grad_layers"] = [onnx_name[p] for p in ref["grad_layers"]]
+    ref["umap"]["pruned"] = {onnx_name[p]: v for p, v in ref["umap"]["pruned"].items()}
+    for step, fields in ((ref["umap"], ("score_grad", "weff_grad")), (ref["um"], ("grad",))):
+        for f in fields:
+            step[f] = {onnx_name[p]: values(p, v) for p, v in step[f].items()}
+        err = {}
+        for k, v in step["torch_f32_error"].items():
+            f, _, p = k.partition("/")
+            err[f + "/" + onnx_name[p] if p else k] = v
+        step["torch_f32_error"] = err
+
+
 def make(name, ctor, x, y, seed):
     torch.manual_seed(seed)
     model = ctor()
@@ -397,11 +454,27 @@ def make(name, ctor, x, y, seed):
     ops = sorted({n.op_type for n in m.graph.node})
     has_bn = any(isinstance(mod, nn.BatchNorm2d) for mod in model.modules())
     assert not has_bn or "BatchNormalization" in ops, f"{name}: BatchNormalization was folded: {ops}"
-    inits = {i.name for i in m.graph.initializer}
+    inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    # The exporter writes a Linear applied to a rank-4 tensor (ConvNeXt's) as a MatMul by the
+    # transposed weight, an initializer of its own name: map such weights to it.
+    onnx_name, transposed = {}, set()
+    for p, v in model.named_parameters():
+        if p in inits:
+            onnx_name[p] = p
+            continue
+        w = v.detach().numpy()
+        for k, a in inits.items():
+            if w.ndim == 2 and a.shape == w.T.shape and np.array_equal(a, w.T):
+                onnx_name[p] = k
+                transposed.add(p)
     masked = masked_names(model)
-    missing = [p for p in masked if p not in inits]
+    missing = [p for p, _ in model.named_parameters() if p not in onnx_name]
     assert not missing, f"{name}: initializers {missing} missing"
     export(model, os.path.join(OUT, name + ".folded.onnx"), preserve=False)
+    if name in OPSET17:
+        export(model, os.path.join(OUT, name + ".op17.onnx"), opset=17)
+    if name == "densenet":
+        export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.op17.onnx"), train=True, opset=17)
     if name == "resnet18":
         # On a copy: tracing in train mode updates the BatchNorm running stats.
         export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.onnx"), train=True)
@@ -455,6 +528,7 @@ def make(name, ctor, x, y, seed):
         worst = max(err, key=err.get)
         print(f"  PyTorch float32 vs float64: largest relative error {err[worst]:.3g} ({worst})")
     ref["umap"], ref["um"] = umap64, um64
+    rename_to_onnx(ref, params, onnx_name, transposed)
     ref["odin"] = odin_cases(model, copy.deepcopy(model).double(), x)
     with open(os.path.join(OUT, name + ".ref.json"), "w") as f:
         json.dump(ref, f)

@@ -35,7 +35,7 @@ func TestZooMatchesPyTorch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, fam := range []string{"resnet18", "mobilenetv2", "mobilenetv3", "efficientnetb0", "densenet", "densenetbc", "squeezenet", "shufflenetv2"} {
+		for _, fam := range []string{"resnet18", "mobilenetv2", "mobilenetv3", "efficientnetb0", "densenet", "densenetbc", "squeezenet", "shufflenetv2", "convnext"} {
 			t.Run(name+"/"+fam, func(t *testing.T) {
 				data, err := os.ReadFile(filepath.Join(dir, fam+".ref.json"))
 				if err != nil {

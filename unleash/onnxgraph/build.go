@@ -182,6 +182,14 @@ func (b *builder) node(n *onnx.NodeProto) {
 		b.set(ConvertDType(b.in(0), dtypes.Float32))
 	case "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu":
 		b.set(b.activation())
+	case "Erf":
+		b.set(Erf(b.in(0)))
+	case "Sqrt":
+		b.set(Sqrt(b.in(0)))
+	case "Pow":
+		b.set(b.pow())
+	case "LayerNormalization":
+		b.set(b.layerNorm())
 	case "GlobalMaxPool":
 		x := b.in(0)
 		axes := make([]int, x.Rank()-2)

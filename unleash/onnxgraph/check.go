@@ -22,7 +22,7 @@ var knownInputs = map[string][]int{
 }
 
 // constInputs lists, per op, the inputs that must be constant tensors of any type.
-var constInputs = map[string][]int{"Clip": {1, 2}, "Pad": {2}, "Dropout": {1, 2}}
+var constInputs = map[string][]int{"Clip": {1, 2}, "Pad": {2}, "Dropout": {1, 2}, "Pow": {1}}
 
 // unsupported returns what Build cannot do in the model: ops it does not know, and known ops used
 // in ways it does not support (shapes computed from data, Gather of data, Dropout in training

@@ -41,6 +41,9 @@ const (
 	// RoleBNMean and RoleBNVar are BatchNormalization's running statistics: state, not parameters.
 	RoleBNMean
 	RoleBNVar
+	// RoleScale is LayerNormalization's scale, or a float initializer other than a scalar
+	// multiplied with a computed value (ConvNeXt's layer scale, a LayerNorm weight before opset 17).
+	RoleScale
 )
 
 func (r Role) String() string {
@@ -57,6 +60,8 @@ func (r Role) String() string {
 		return "bn-running-mean"
 	case RoleBNVar:
 		return "bn-running-var"
+	case RoleScale:
+		return "scale"
 	}
 	return fmt.Sprintf("Role(%d)", int(r))
 }
@@ -143,7 +148,7 @@ var Supported = []string{
 	"LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
 	"ReduceMax", "ReduceMin", "ReduceSum", "Flatten", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div",
 	"Reshape", "Pad", "Concat", "Split", "Slice", "Transpose", "Squeeze", "Unsqueeze", "Identity",
-	"Dropout", "Constant", "Shape", "Gather", "Cast",
+	"Dropout", "Constant", "Shape", "Gather", "Cast", "Erf", "Sqrt", "Pow", "LayerNormalization",
 }
 
 func supported(op string) bool {
@@ -418,14 +423,27 @@ func (m *Model) findParams() error {
 				}
 				err = mark(n, 1, RoleWeight, c.dims[0])
 			}
-		case "Add":
-			// A float initializer added to a computed value is a bias (PyTorch's x @ w + b).
+		case "Add", "Mul":
+			// A float initializer added to a computed value is a bias (PyTorch's x @ w + b); one
+			// that multiplies it, other than a scalar, a scale (ConvNeXt's layer scale, a
+			// LayerNorm's weight before opset 17). Integer ones are shape arithmetic.
+			role := RoleBias
+			if n.GetOpType() == "Mul" {
+				role = RoleScale
+			}
 			for i := range in {
-				if _, ok := m.consts[in[i]]; ok && m.isInitializer(in[i]) {
+				if c, ok := m.consts[in[i]]; ok && !c.ints && m.isInitializer(in[i]) && len(in) == 2 && (role == RoleBias || c.size() > 1) {
 					if other := in[1-i]; !m.isConstant(other) {
-						err = mark(n, i, RoleBias, 0)
+						err = mark(n, i, role, 0)
 					}
 				}
+			}
+		case "LayerNormalization":
+			if len(in) < 2 {
+				return fmt.Errorf("node %q: LayerNormalization with %d inputs", nodeName(n), len(in))
+			}
+			if err = mark(n, 1, RoleScale, 0); err == nil {
+				err = mark(n, 2, RoleBias, 0)
 			}
 		case "BatchNormalization":
 			if len(in) != 5 {

@@ -99,6 +99,14 @@ func TestTrainingBatchNormRefused(t *testing.T) {
 		}
 	}
 	t.Log(m.CheckInference())
+	// At opset 17 the exporter marks it with training_mode=1 (and two outputs, not five).
+	m, err = onnxgraph.Load(filepath.Join(dir, "densenet.trainbn.op17.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.TrainingBatchNorm) != 16 || !errors.Is(m.CheckInference(), onnxgraph.ErrTrainingBatchNorm) {
+		t.Errorf("opset 17: %d training-mode BatchNorm nodes (want the 16 of the DenseNet), CheckInference %v", len(m.TrainingBatchNorm), m.CheckInference())
+	}
 	m, err = onnxgraph.Load(filepath.Join(dir, "resnet18.onnx"))
 	if err != nil {
 		t.Fatal(err)

@@ -311,3 +311,56 @@ func (b *builder) transpose() *Node {
 	}
 	return TransposeAllDims(x, perm...)
 }
+
+// pow builds x to a constant scalar exponent: a product for 2 (PyTorch's LayerNorm exported at
+// opsets before 17 squares with Pow), else GoMLX's Pow.
+func (b *builder) pow() *Node {
+	x := b.in(0)
+	e := b.floatInput(1, math.NaN())
+	switch e {
+	case 1:
+		return x
+	case 2:
+		return Mul(x, x)
+	case 0.5:
+		return Sqrt(x)
+	}
+	return Pow(x, Scalar(x.Graph(), x.DType(), e))
+}
+
+// layerNorm builds LayerNormalization (opset 17): normalisation over the axes from axis on by
+// the mean and biased variance, then scale and bias.
+func (b *builder) layerNorm() *Node {
+	n := b.node0
+	x := b.in(0)
+	axis := attrInt(n, "axis", -1)
+	if axis < 0 {
+		axis += x.Rank()
+	}
+	if axis < 0 || axis >= x.Rank() {
+		b.fail("axis %d out of range for rank %d", attrInt(n, "axis", -1), x.Rank())
+	}
+	for _, o := range n.GetOutput()[1:] {
+		if o != "" {
+			b.fail("the mean and inverse standard deviation outputs are not supported")
+		}
+	}
+	var axes []int
+	for i := axis; i < x.Rank(); i++ {
+		axes = append(axes, i)
+	}
+	eps := attrFloat(n, "epsilon", 1e-5)
+	mean := ReduceAndKeep(x, ReduceMean, axes...)
+	xc := Sub(x, mean)
+	variance := ReduceAndKeep(Mul(xc, xc), ReduceMean, axes...)
+	y := Div(xc, Sqrt(AddScalar(variance, eps)))
+	scale := b.in(1)
+	y, scale = broadcastPair(b, y, scale)
+	y = Mul(y, scale)
+	if b.has(2) {
+		bias := b.in(2)
+		y, bias = broadcastPair(b, y, bias)
+		y = Add(y, bias)
+	}
+	return y
+}
