@@ -284,6 +284,12 @@ func TestHeadMatMulAdd(t *testing.T) {
 // runORT runs model data on x with ONNX Runtime (one thread) and returns the named outputs.
 func runORT(t *testing.T, data []byte, x []float32, shape []int64, outputs ...string) [][]float32 {
 	t.Helper()
+	return runORTInput(t, data, "input", x, shape, outputs...)
+}
+
+// runORTInput is runORT with the input's name.
+func runORTInput(t *testing.T, data []byte, input string, x []float32, shape []int64, outputs ...string) [][]float32 {
+	t.Helper()
 	runtimetest.Setup(t)
 	so, err := ort.NewSessionOptions()
 	if err != nil {
@@ -293,7 +299,7 @@ func runORT(t *testing.T, data []byte, x []float32, shape []int64, outputs ...st
 	if err := so.SetIntraOpNumThreads(1); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{"input"}, outputs, so)
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{input}, outputs, so)
 	if err != nil {
 		t.Fatalf("ONNX Runtime refuses the model: %v", err)
 	}

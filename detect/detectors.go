@@ -21,6 +21,7 @@ type Detector interface {
 	Score(feats []float32, n int) ([]float64, error)
 	// Spec records the method and its fitted parameters.
 	Spec() Spec
+	headOf() *Head
 	write(e *editor) error
 }
 
@@ -74,7 +75,6 @@ type Shaper interface {
 	Logits(feats []float32, n int) ([]float64, error)
 	shapeFeatures(x []float64, n int) // in place
 	shapeWeight(w []float64) []float64
-	headOf() *Head
 }
 
 var (
@@ -381,6 +381,7 @@ func (f *Fitted) ViM(dim int) (*ViM, error) {
 
 func (v *ViM) Name() string  { return fmt.Sprintf("vim(dim=%d)", v.Dim) }
 func (v *ViM) Shaping() bool { return false }
+func (v *ViM) headOf() *Head { return v.head }
 func (v *ViM) Spec() Spec {
 	return Spec{Method: "vim", Output: ScoreOutput, Dim: v.Dim, Alpha: v.Alpha}
 }
@@ -469,6 +470,7 @@ func (f *Fitted) Mahalanobis() (*Mahalanobis, error) {
 
 func (m *Mahalanobis) Name() string  { return "mds" }
 func (m *Mahalanobis) Shaping() bool { return false }
+func (m *Mahalanobis) headOf() *Head { return m.head }
 func (m *Mahalanobis) Spec() Spec    { return Spec{Method: "mds", Output: ScoreOutput, Rank: m.R} }
 
 // projectedMeans returns μ·L, K×R.
@@ -544,6 +546,7 @@ func (f *Fitted) KNN(k int) (*KNN, error) {
 
 func (k *KNN) Name() string  { return fmt.Sprintf("knn(k=%d)", k.K) }
 func (k *KNN) Shaping() bool { return false }
+func (k *KNN) headOf() *Head { return k.head }
 func (k *KNN) Spec() Spec {
 	return Spec{Method: "knn", Output: ScoreOutput, K: k.K, Bank: len(k.Bank) / k.head.Dim}
 }

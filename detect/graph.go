@@ -156,6 +156,9 @@ func (m *Model) WithFeatures() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.names[FeaturesOutput] {
+		return nil, fmt.Errorf("%w: the model already has a tensor named %q", ErrUnsupported, FeaturesOutput)
+	}
 	e.names[FeaturesOutput] = true
 	e.opOut(false, "Identity", []string{m.Head.Features}, []string{FeaturesOutput})
 	e.output(FeaturesOutput, int64(m.Head.Dim))
@@ -167,6 +170,9 @@ func (m *Model) WithFeatures() ([]byte, error) {
 func (m *Model) Write(d Detector) ([]byte, error) {
 	if d == nil {
 		return nil, fmt.Errorf("detect: no detector")
+	}
+	if h := d.headOf(); h == nil || h.Dim != m.Head.Dim || h.Classes != m.Head.Classes {
+		return nil, fmt.Errorf("detect: write %s: it was fitted on another model's features", d.Name())
 	}
 	e, err := m.edit()
 	if err != nil {
@@ -223,4 +229,44 @@ func (e *editor) scoreOutput(s string) error {
 	e.opOut(false, "Squeeze", []string{s, e.initI64("axes", []int64{1}, 1)}, []string{ScoreOutput})
 	e.output(ScoreOutput)
 	return nil
+}
+
+// HeadOnly returns the model's final linear layer as a model of its own: input FeaturesOutput
+// [N, D], one Gemm, output the logits (the weights folded to alpha = beta = 1). A detector
+// fitted on m, written into it, maps features to its score: a caller that extracted the
+// features once (Extractor) can score many detectors under ONNX Runtime without running the
+// network again, with the same float32 ops as the device.
+func (m *Model) HeadOnly() (*Model, error) {
+	h := m.Head
+	vi := func(name string, dim int64) *onnx.ValueInfoProto {
+		return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{
+			TensorType: &onnx.TypeProto_Tensor{ElemType: int32(onnx.TensorProto_FLOAT), Shape: &onnx.TensorShapeProto{Dim: []*onnx.TensorShapeProto_Dimension{
+				{Value: &onnx.TensorShapeProto_Dimension_DimParam{DimParam: "N"}},
+				{Value: &onnx.TensorShapeProto_Dimension_DimValue{DimValue: dim}}}}}}}}
+	}
+	f32 := func(name string, dims []int64, v []float64) *onnx.TensorProto {
+		raw := make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(x)))
+		}
+		return &onnx.TensorProto{Name: name, Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), RawData: raw}
+	}
+	g := &onnx.GraphProto{
+		Name:   "head",
+		Input:  []*onnx.ValueInfoProto{vi(FeaturesOutput, int64(h.Dim))},
+		Output: []*onnx.ValueInfoProto{vi(h.Logits, int64(h.Classes))},
+		Initializer: []*onnx.TensorProto{
+			f32("head_weight", []int64{int64(h.Classes), int64(h.Dim)}, h.W),
+			f32("head_bias", []int64{int64(h.Classes)}, h.B),
+		},
+		Node: []*onnx.NodeProto{{Name: "head", OpType: "Gemm", Input: []string{FeaturesOutput, "head_weight", "head_bias"}, Output: []string{h.Logits},
+			Attribute: []*onnx.AttributeProto{{Name: "transB", Type: onnx.AttributeProto_INT, I: 1}}}},
+	}
+	mp := &onnx.ModelProto{IrVersion: m.proto.GetIrVersion(), ProducerName: "oodguard detect",
+		OpsetImport: []*onnx.OperatorSetIdProto{{Domain: "", Version: m.opset}}, Graph: g}
+	data, err := proto.Marshal(mp)
+	if err != nil {
+		return nil, fmt.Errorf("detect: encode the head: %w", err)
+	}
+	return Parse(data)
 }

@@ -230,3 +230,54 @@ func TestDeadFeatures(t *testing.T) {
 		t.Errorf("moving along a dead feature changed the score from %v to %v", a[0], b[0])
 	}
 }
+
+// TestHeadOnly writes every reference detector into the head-only model and runs it under ONNX
+// Runtime on PyTorch's eval features: the scores are the reference's, as from the full graph.
+func TestHeadOnly(t *testing.T) {
+	for _, name := range fixtureNames {
+		t.Run(name, func(t *testing.T) {
+			fx := loadFixture(t, name)
+			f := fitFixture(t, fx)
+			hm, err := fx.model.HeadOnly()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := hm.WithFeatures(); err == nil {
+				t.Error("WithFeatures on the head-only model accepted")
+			}
+			dets, want := detectors(t, fx, f)
+			n := int(fx.ref.EvalShape[0])
+			shape := []int64{int64(n), int64(fx.ref.Dim)}
+			K := fx.ref.Classes
+			for i, d := range dets {
+				data, err := hm.Write(d)
+				if err != nil {
+					t.Fatalf("%s: %v", d.Name(), err)
+				}
+				var got []float64
+				if d.Shaping() {
+					z := runORTInput(t, data, FeaturesOutput, fx.evalF, shape, "logits")[0]
+					for r := 0; r < n; r++ {
+						got = append(got, logsumexp(f64(z[r*K:(r+1)*K])))
+					}
+				} else {
+					got = f64(runORTInput(t, data, FeaturesOutput, fx.evalF, shape, ScoreOutput)[0])
+				}
+				checkClose(t, d.Name()+" head-only graph", got, want[i].Eval, graphTol(want[i].Eval))
+			}
+			// A detector of another model is refused.
+			other := loadFixture(t, otherName(name))
+			od, _ := NewASH(&other.model.Head, ASHP, 65)
+			if _, err := hm.Write(od); err == nil {
+				t.Error("a detector fitted on another model's features was written")
+			}
+		})
+	}
+}
+
+func otherName(name string) string {
+	if name == "cnn28" {
+		return "resnet32"
+	}
+	return "cnn28"
+}
