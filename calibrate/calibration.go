@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
 	"github.com/oodguard/oodguard/internal/atomicfile"
+	"github.com/oodguard/oodguard/score"
 )
 
 // CalibrationFormat is the format version of calibration.json that this code writes and reads.

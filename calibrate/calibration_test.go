@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 )
 
 func validCalibration() *Calibration {

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // reference is a NAME.ref.json written by testdata/make_models.py.

@@ -22,8 +22,8 @@ import (
 
 	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/score"
 )
 
 // Options tune Run.

@@ -10,9 +10,9 @@ import (
 	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/dataset/datasettest"
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // BenchmarkEvalVsRaw measures what `oodguard eval` does per dataset (read samples in the model's

@@ -15,9 +15,9 @@ import (
 	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/dataset/datasettest"
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // openSessions opens n 1-thread sessions of a test model.

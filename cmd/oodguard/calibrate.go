@@ -8,7 +8,7 @@ import (
 
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/calibrate/batchscore"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 )
 
 // calibrateCommand fits the score threshold on ID validation data and writes calibration.json.

@@ -12,7 +12,7 @@ import (
 	"github.com/oodguard/oodguard/calibrate/batchscore"
 	"github.com/oodguard/oodguard/calibrate/report"
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/odin"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/score"
 )
 
 // scoreCommand runs a model on images or a raw tensor file and prints, per image, the predicted

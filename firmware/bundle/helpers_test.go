@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 )
 
 // testKey returns a deterministic Ed25519 key; distinct seeds give distinct keys.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/oodguard/oodguard/device/preprocess"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 )
 
 // FormatVersion is the manifest format this package writes and reads.

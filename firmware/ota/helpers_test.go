@@ -17,7 +17,7 @@ import (
 
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/firmware/bundle"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 )
 
 const testClass = "test-board"

@@ -1,6 +1,6 @@
 // Package decision turns a stream of OOD scores into decisions: a frame is in-distribution when
 // its debounced score is at or above the calibrated threshold, and flagged as out of
-// distribution below it (scores are "higher = more ID", see guard/score).
+// distribution below it (scores are "higher = more ID", see package score).
 //
 // Debouncing takes the median of the last N scores, so that one odd frame neither raises nor
 // clears an alarm. N = 1 decides on each frame's own score.

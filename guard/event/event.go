@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-// Decisions an Event carries. A frame is ID when score >= threshold (see guard/score).
+// Decisions an Event carries. A frame is ID when score >= threshold (see package score).
 const (
 	DecisionOOD = "ood" // out of distribution: the frame was flagged
 	DecisionID  = "id"  // in distribution
@@ -46,7 +46,7 @@ type Event struct {
 	Model     string    `json:"model"`           // model version, or a sha256 prefix of the model file
 	FrameID   uint64    `json:"frame_id"`        // frame number within the daemon's run
 	Source    string    `json:"source"`          // camera or input the frame came from
-	ScoreKind string    `json:"score_kind"`      // "energy", "msp" or "maxlogit" (guard/score)
+	ScoreKind string    `json:"score_kind"`      // "energy", "msp" or "maxlogit" (package score)
 	Score     float64   `json:"score"`           // higher = more in-distribution
 	Median    float64   `json:"median"`          // median score of the debounce window the decision used
 	Threshold float64   `json:"threshold"`       // calibrated threshold; ID when Score >= Threshold

@@ -11,7 +11,7 @@ import (
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/event"
 	"github.com/oodguard/oodguard/guard/outbox"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 )

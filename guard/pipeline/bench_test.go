@@ -20,9 +20,9 @@ import (
 	"github.com/oodguard/oodguard/guard/mqtt"
 	"github.com/oodguard/oodguard/guard/mqtt/mqtttest"
 	"github.com/oodguard/oodguard/guard/outbox"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // limited ends a source (io.EOF) after n frames.

@@ -24,8 +24,8 @@ import (
 	"github.com/oodguard/oodguard/guard/decision"
 	"github.com/oodguard/oodguard/guard/event"
 	"github.com/oodguard/oodguard/guard/outbox"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/score"
 	"go.uber.org/zap"
 )
 

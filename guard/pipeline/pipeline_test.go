@@ -17,9 +17,9 @@ import (
 	"github.com/oodguard/oodguard/device"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/guard/event"
-	"github.com/oodguard/oodguard/guard/score"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // listSource serves fixed images; a nil image is a bad frame.

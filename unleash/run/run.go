@@ -39,7 +39,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/oodguard/oodguard/calibrate"
-	"github.com/oodguard/oodguard/guard/score"
+	"github.com/oodguard/oodguard/score"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/mask"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
