@@ -180,7 +180,7 @@ func (b *builder) node(n *onnx.NodeProto) {
 			b.fail("cast of a computed tensor to %s is not supported", onnx.TensorProto_DataType(to))
 		}
 		b.set(ConvertDType(b.in(0), dtypes.Float32))
-	case "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu":
+	case "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "LeakyRelu", "Gelu":
 		b.set(b.activation())
 	case "Erf":
 		b.set(Erf(b.in(0)))

@@ -3,10 +3,11 @@
 //
 // It knows the ops that PyTorch-exported CNNs use (the list is Supported): convolutions (grouped
 // and depthwise included), BatchNormalization (inference with running stats, and training with
-// batch statistics), the activations of the common families (Relu, Clip as ReLU6, Sigmoid,
-// HardSigmoid, HardSwish, Tanh, LeakyRelu), pooling and the reductions used as pooling, Gemm and
-// MatMul, elementwise arithmetic with broadcasting, and the tensor plumbing (Concat, Split,
-// Slice, Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Pad). Shape-computing subgraphs
+// batch statistics) and LayerNormalization, the activations of the common families (Relu, Clip as
+// ReLU6, Sigmoid, HardSigmoid, HardSwish, Tanh, LeakyRelu, Gelu, Erf), pooling and the reductions
+// used as pooling, Gemm and MatMul, elementwise arithmetic with broadcasting (Sqrt, Pow by a
+// constant), and the tensor plumbing (Concat, Split, Slice, Transpose, Reshape, Flatten, Squeeze,
+// Unsqueeze, Pad). Shape-computing subgraphs
 // (Shape, Gather, Cast, Unsqueeze, Concat, ... of integers) are evaluated while the graph is built,
 // when every image size is known. Parse refuses a model that uses anything else with one error
 // (*UnsupportedError) that lists every unsupported op, how often it occurs and its first node.
@@ -145,7 +146,7 @@ func Load(path string) (*Model, error) {
 // are accepted only where they compute shapes: on constants and on the outputs of Shape.
 var Supported = []string{
 	"Conv", "BatchNormalization", "Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
-	"LeakyRelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
+	"LeakyRelu", "Gelu", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "ReduceMean",
 	"ReduceMax", "ReduceMin", "ReduceSum", "Flatten", "Gemm", "MatMul", "Add", "Sub", "Mul", "Div",
 	"Reshape", "Pad", "Concat", "Split", "Slice", "Transpose", "Squeeze", "Unsqueeze", "Identity",
 	"Dropout", "Constant", "Shape", "Gather", "Cast", "Erf", "Sqrt", "Pow", "LayerNormalization",

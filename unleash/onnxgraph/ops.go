@@ -28,7 +28,7 @@ func (b *builder) floatInput(i int, def float64) float64 {
 	return float64(c.f32[0])
 }
 
-// activation builds Clip, Sigmoid, HardSigmoid, HardSwish, Tanh and LeakyRelu. The piecewise
+// activation builds Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Gelu and LeakyRelu. The piecewise
 // ones are products with 0/1 masks, as Relu is: their gradient is PyTorch's (zero at and beyond
 // the clipping bounds) and ONNX Runtime runs products fast.
 func (b *builder) activation() *Node {
@@ -54,6 +54,16 @@ func (b *builder) activation() *Node {
 		return hardSigmoid(x, attrFloat(n, "alpha", 0.2), attrFloat(n, "beta", 0.5))
 	case "HardSwish":
 		return Mul(x, hardSigmoid(x, 1.0/6, 0.5))
+	case "Gelu": // opset 20
+		switch approx := attrString(n, "approximate", "none"); approx {
+		case "none": // x/2 * (1 + erf(x/sqrt 2))
+			return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+		case "tanh": // x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+			inner := MulScalar(Add(x, MulScalar(Mul(Mul(x, x), x), 0.044715)), math.Sqrt(2/math.Pi))
+			return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+		default:
+			b.fail("approximate %q is not supported", approx)
+		}
 	case "LeakyRelu":
 		alpha := attrFloat(n, "alpha", 0.01)
 		pos := mask(x, GreaterThan(x, ScalarZero(g, x.DType())))
@@ -253,6 +263,7 @@ func (b *builder) slice() *Node {
 	for j := range specs {
 		specs[j] = AxisRange()
 	}
+	stepOf := make([]int, x.Rank())
 	for i := range starts {
 		axis := i
 		if axes != nil {
@@ -284,11 +295,39 @@ func (b *builder) slice() *Node {
 			b.fail("empty slice [%d:%d] of axis %d", starts[i], ends[i], axis)
 		}
 		specs[axis] = AxisRange(int(s), int(e))
-		if step != 1 {
-			specs[axis] = specs[axis].Stride(int(step))
+		stepOf[axis] = int(step)
+	}
+	// Steps are taken by subsampling the contiguous slice (reshape and slice), whose gradient
+	// needs no interior padding: ONNX Runtime's Pad has none.
+	y := Slice(x, specs...)
+	for axis, step := range stepOf {
+		if step > 1 {
+			y = subsampleAxis(y, axis, step)
 		}
 	}
-	return Slice(x, specs...)
+	return y
+}
+
+// subsampleAxis keeps positions 0, s, 2s, ... of axis of y, by edge padding, a reshape and a
+// slice (see subsample).
+func subsampleAxis(y *Node, axis, s int) *Node {
+	dims := y.Shape().Dimensions
+	n := dims[axis]
+	out := (n-1)/s + 1
+	if n < out*s {
+		cfg := make([]PadAxis, y.Rank())
+		cfg[axis] = PadAxis{End: out*s - n}
+		y = Pad(y, ScalarZero(y.Graph(), y.DType()), cfg...)
+	}
+	split := append(append(append([]int{}, dims[:axis]...), out, s), dims[axis+1:]...)
+	y = Reshape(y, split...)
+	specs := make([]SliceAxisSpec, y.Rank())
+	for j := range specs {
+		specs[j] = AxisRange()
+	}
+	specs[axis+1] = AxisRange(0, 1)
+	merged := append(append(append([]int{}, dims[:axis]...), out), dims[axis+1:]...)
+	return Reshape(Slice(y, specs...), merged...)
 }
 
 func (b *builder) transpose() *Node {
