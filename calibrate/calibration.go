@@ -29,7 +29,8 @@ var (
 )
 
 // requiredFields are the calibration.json fields that decide a frame's score and the decision
-// on it; each must be present and not null. score.temperature is required for energy only.
+// on it; each must be present and not null. score.temperature is required for energy only,
+// score.output for a graph score only.
 var requiredFields = map[string][]string{
 	"":           {"format", "score", "threshold", "target_tpr", "model_sha256", "preprocess"},
 	"score":      {"kind"},
@@ -69,6 +70,9 @@ func (c *Calibration) Validate() error {
 	}
 	if c.Score.Kind == score.KindEnergy && c.Score.Temperature == 0 {
 		return fmt.Errorf("field \"score.temperature\": %w (energy needs its temperature T > 0)", ErrMissingField)
+	}
+	if c.Score.Kind == score.KindGraph && c.Score.Output == "" {
+		return fmt.Errorf("field \"score.output\": %w (a graph score names the model output it reads)", ErrMissingField)
 	}
 	if math.IsNaN(c.Threshold) || math.IsInf(c.Threshold, 0) {
 		return fmt.Errorf("threshold %v is not a finite number", c.Threshold)
@@ -134,6 +138,9 @@ func checkRequired(b []byte, kind score.Kind) error {
 		fields := requiredFields[obj]
 		if obj == "score" && kind == score.KindEnergy {
 			fields = append(fields[:len(fields):len(fields)], "temperature")
+		}
+		if obj == "score" && kind == score.KindGraph {
+			fields = append(fields[:len(fields):len(fields)], "output")
 		}
 		for _, f := range fields {
 			if _, ok := lookup(m, f); !ok {

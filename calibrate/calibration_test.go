@@ -32,7 +32,7 @@ func TestCalibrationRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Threshold != c.Threshold || back.Score != c.Score || !back.Created.Equal(c.Created) || back.Preprocess.Width != 28 {
+	if back.Threshold != c.Threshold || !back.Score.Equal(c.Score) || !back.Created.Equal(c.Created) || back.Preprocess.Width != 28 {
 		t.Fatalf("round trip: %+v", back)
 	}
 	if err := back.CheckModel(c.ModelSHA256); err != nil {
@@ -139,5 +139,37 @@ func TestCalibrationRequiredFields(t *testing.T) {
 	zeroT.Score.Temperature = 0
 	if err := zeroT.Save(filepath.Join(dir, "zero-t.json")); !errors.Is(err, ErrMissingField) {
 		t.Errorf("saving energy with T 0: %v", err)
+	}
+}
+
+// TestGraphScoreCalibration: a graph score's calibration records the output it reads and the
+// detector that wrote it, survives a round trip (the indented detector record Equal to the
+// compact one), and is refused without its output.
+func TestGraphScoreCalibration(t *testing.T) {
+	dir := t.TempDir()
+	c := validCalibration()
+	c.Score = score.Spec{Kind: score.KindGraph, Output: "ood_score", Name: "knn(k=5)",
+		Detector: json.RawMessage(`{"method":"knn","output":"ood_score","k":5,"bank":600}`)}
+	p := filepath.Join(dir, "calibration.json")
+	if err := c.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadCalibration(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !back.Score.Equal(c.Score) {
+		t.Errorf("round trip: %s %s, want %s %s", back.Score, back.Score.Detector, c.Score, c.Score.Detector)
+	}
+	raw, _ := os.ReadFile(p)
+	if !strings.Contains(string(raw), `"method": "knn"`) {
+		t.Errorf("calibration.json does not record the detector:\n%s", raw)
+	}
+	noOut := strings.Replace(string(raw), `"output": "ood_score",`, "", 1)
+	if noOut == string(raw) {
+		t.Fatal("no output field to remove")
+	}
+	if _, err := ParseCalibration([]byte(noOut)); !errors.Is(err, ErrMissingField) || !strings.Contains(err.Error(), "score.output") {
+		t.Errorf("graph score without its output: %v", err)
 	}
 }

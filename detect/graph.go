@@ -2,6 +2,7 @@ package detect
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 
@@ -181,7 +182,32 @@ func (m *Model) Write(d Detector) ([]byte, error) {
 	if err := d.write(e); err != nil {
 		return nil, fmt.Errorf("detect: write %s: %w", d.Name(), err)
 	}
+	rec, err := json.Marshal(d.Spec())
+	if err != nil {
+		return nil, fmt.Errorf("detect: write %s: %w", d.Name(), err)
+	}
+	e.setMetadata(MetadataName, d.Name())
+	e.setMetadata(MetadataSpec, string(rec))
 	return e.marshal()
+}
+
+// Keys of the model metadata (metadata_props) that Write records the detector under, so that a
+// tool that calibrates the written model (oodguard calibrate) can record it too.
+const (
+	MetadataName = "oodguard.detector.name" // Detector.Name
+	MetadataSpec = "oodguard.detector.spec" // Detector.Spec as JSON
+)
+
+// setMetadata sets the model metadata key to value, replacing an earlier one (a model written
+// from a written model records the last detector).
+func (e *editor) setMetadata(key, value string) {
+	for _, p := range e.mp.GetMetadataProps() {
+		if p.GetKey() == key {
+			p.Value = value
+			return
+		}
+	}
+	e.mp.MetadataProps = append(e.mp.MetadataProps, &onnx.StringStringEntryProto{Key: key, Value: value})
 }
 
 // setFeatures makes x the (shaped) features that the final linear node reads and that the next

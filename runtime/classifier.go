@@ -65,6 +65,7 @@ type Classifier struct {
 	info     ModelInfo
 	shape    ClassifierShape
 	provider Provider
+	meta     map[string]string
 	sess     *ort.DynamicAdvancedSession
 }
 
@@ -96,8 +97,9 @@ func inspectData(data []byte) (ModelInfo, error) {
 func initialized() bool { return LibraryPath() != "" }
 
 // Open loads the image classifier at path. It refuses, with ErrNotClassifier, a model that does
-// not have one float32 [N,C,H,W] input and one float32 [N,K] output, and a provider that the
-// library lacks unless opts.Provider.FallbackToCPU is set.
+// not have one float32 [N,C,H,W] input and one float32 [N,K] output (besides which it may have
+// one float32 [N] score output, see ClassifierShape), and a provider that the library lacks
+// unless opts.Provider.FallbackToCPU is set.
 func Open(path string, opts Options) (*Classifier, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -133,6 +135,10 @@ func Open(path string, opts Options) (*Classifier, error) {
 		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
 	}
 	c.sess = sess
+	if c.meta, err = readMetadata(sess); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("runtime: model %s: metadata: %w", path, err)
+	}
 	log.Info("model opened", zap.String("path", path), zap.String("sha256", c.sha256),
 		zap.Stringer("shape", shape), zap.String("provider", string(c.provider)),
 		zap.Int("intra_op_threads", opts.IntraOpThreads), zap.Int("inter_op_threads", opts.InterOpThreads))
@@ -171,11 +177,44 @@ func newSession(data []byte, shape ClassifierShape, opts Options) (*ort.DynamicA
 		return nil, err
 	}
 	defer so.Destroy()
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{shape.Input}, []string{shape.Output}, so)
+	outs := []string{shape.Output}
+	if shape.Score != "" {
+		outs = append(outs, shape.Score)
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(data, []string{shape.Input}, outs, so)
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	return sess, nil
+}
+
+// readMetadata returns the model's custom metadata (metadata_props).
+func readMetadata(sess *ort.DynamicAdvancedSession) (map[string]string, error) {
+	md, err := sess.GetModelMetadata()
+	if err != nil {
+		return nil, err
+	}
+	defer md.Destroy()
+	keys, err := md.GetCustomMetadataMapKeys()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		v, _, err := md.LookupCustomMetadataMap(k)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// Metadata returns the value of the model's custom metadata key (ONNX metadata_props), and
+// whether the model has it. detect records the detector it wrote into a graph there.
+func (c *Classifier) Metadata(key string) (string, bool) {
+	v, ok := c.meta[key]
+	return v, ok
 }
 
 // Path returns the model file's path.
@@ -220,6 +259,7 @@ type Runner struct {
 	c       *Classifier
 	batch   int
 	in, out *ort.Tensor[float32]
+	score   *ort.Tensor[float32] // the score output, [batch]; nil when the model has none
 	binding *ort.IoBinding
 }
 
@@ -242,6 +282,12 @@ func (c *Classifier) NewRunner(n int) (*Runner, error) {
 		return nil, fmt.Errorf("runtime: output tensor: %w", err)
 	}
 	r := &Runner{c: c, batch: n, in: in, out: out}
+	if s.Score != "" {
+		if r.score, err = ort.NewEmptyTensor[float32](ort.NewShape(int64(n))); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("runtime: score tensor: %w", err)
+		}
+	}
 	if r.binding, err = c.sess.CreateIoBinding(); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("runtime: io binding: %w", err)
@@ -253,6 +299,12 @@ func (c *Classifier) NewRunner(n int) (*Runner, error) {
 	if err := r.binding.BindOutput(s.Output, out); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("runtime: bind output %s: %w", s.Output, err)
+	}
+	if r.score != nil {
+		if err := r.binding.BindOutput(s.Score, r.score); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("runtime: bind output %s: %w", s.Score, err)
+		}
 	}
 	return r, nil
 }
@@ -279,12 +331,21 @@ func (r *Runner) SetInput(x []float32) error {
 }
 
 // Run runs the model on the input tensor and returns the logits, [batch,K] in row-major order.
-// The slice is reused by the next Run.
+// The slice is reused by the next Run; Scores holds the score output of the same run.
 func (r *Runner) Run() ([]float32, error) {
 	if err := r.c.sess.RunWithBinding(r.binding); err != nil {
 		return nil, fmt.Errorf("runtime: run %s: %w", r.c.path, err)
 	}
 	return r.out.GetData(), nil
+}
+
+// Scores returns the score output of the last Run, [batch], or nil when the model has no score
+// output (ClassifierShape.Score). The slice is reused by the next Run.
+func (r *Runner) Scores() []float32 {
+	if r.score == nil {
+		return nil
+	}
+	return r.score.GetData()
 }
 
 // Close releases the runner's tensors.
@@ -301,6 +362,10 @@ func (r *Runner) Close() error {
 	if r.out != nil {
 		errs = append(errs, r.out.Destroy())
 		r.out = nil
+	}
+	if r.score != nil {
+		errs = append(errs, r.score.Destroy())
+		r.score = nil
 	}
 	return errors.Join(errs...)
 }

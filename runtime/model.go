@@ -40,11 +40,14 @@ type ModelInfo struct {
 	Outputs []TensorInfo `json:"outputs"`
 }
 
-// ClassifierShape is the shape of an image classifier: input [N,C,H,W] and logits [N,K]. Batch
-// is -1 when the batch axis is dynamic, else the fixed batch size.
+// ClassifierShape is the shape of an image classifier: input [N,C,H,W] and logits [N,K], and
+// optionally a score output [N] that the graph computes next to the logits (a post-hoc
+// detector's score; Score names it, "" when there is none). Batch is -1 when the batch axis is
+// dynamic, else the fixed batch size.
 type ClassifierShape struct {
 	Input    string `json:"input"`
 	Output   string `json:"output"`
+	Score    string `json:"score,omitempty"`
 	Batch    int    `json:"batch"`
 	Channels int    `json:"channels"`
 	Height   int    `json:"height"`
@@ -60,7 +63,11 @@ func (s ClassifierShape) String() string {
 	if s.Batch > 0 {
 		b = fmt.Sprint(s.Batch)
 	}
-	return fmt.Sprintf("%s[%s,%d,%d,%d] -> %s[%s,%d]", s.Input, b, s.Channels, s.Height, s.Width, s.Output, b, s.Classes)
+	str := fmt.Sprintf("%s[%s,%d,%d,%d] -> %s[%s,%d]", s.Input, b, s.Channels, s.Height, s.Width, s.Output, b, s.Classes)
+	if s.Score != "" {
+		str += fmt.Sprintf(", %s[%s]", s.Score, b)
+	}
+	return str
 }
 
 func infoFromORT(in []ort.InputOutputInfo) []TensorInfo {
@@ -103,16 +110,28 @@ func elemTypeName(t ort.TensorElementDataType) string {
 }
 
 // ClassifierShape checks that m is an image classifier (one float32 input [N,C,H,W] with static
-// C, H and W; one float32 output [N,K] with static K; the same batch axis) and returns its shape.
+// C, H and W; one float32 output [N,K] with static K, optionally followed or preceded by one
+// float32 score output [N]; the same batch axis) and returns its shape.
 func (m ModelInfo) ClassifierShape() (ClassifierShape, error) {
 	var s ClassifierShape
 	if len(m.Inputs) != 1 {
 		return s, fmt.Errorf("%w: it has %d inputs, want 1 image input [N,C,H,W]", ErrNotClassifier, len(m.Inputs))
 	}
-	if len(m.Outputs) != 1 {
-		return s, fmt.Errorf("%w: it has %d outputs, want 1 logits output [N,K]", ErrNotClassifier, len(m.Outputs))
+	var scoreOut *TensorInfo
+	outs := m.Outputs
+	if len(outs) == 2 {
+		for i := range outs {
+			if o := outs[i]; len(o.Shape) == 1 {
+				scoreOut = &o
+				outs = []TensorInfo{outs[1-i]}
+				break
+			}
+		}
 	}
-	in, out := m.Inputs[0], m.Outputs[0]
+	if len(outs) != 1 {
+		return s, fmt.Errorf("%w: it has %d outputs, want 1 logits output [N,K] and at most 1 score output [N]", ErrNotClassifier, len(m.Outputs))
+	}
+	in, out := m.Inputs[0], outs[0]
 	if in.Kind != "tensor" || in.ElemType != "float32" || len(in.Shape) != 4 {
 		return s, fmt.Errorf("%w: input %s, want float32[N,C,H,W]", ErrNotClassifier, in)
 	}
@@ -133,8 +152,17 @@ func (m ModelInfo) ClassifierShape() (ClassifierShape, error) {
 	if in.Shape[0] != out.Shape[0] && (in.Shape[0] > 0 || out.Shape[0] > 0) {
 		return s, fmt.Errorf("%w: input %s and output %s disagree on the batch axis", ErrNotClassifier, in, out)
 	}
+	if scoreOut != nil {
+		if scoreOut.Kind != "tensor" || scoreOut.ElemType != "float32" {
+			return s, fmt.Errorf("%w: score output %s, want float32[N]", ErrNotClassifier, *scoreOut)
+		}
+		if scoreOut.Shape[0] != out.Shape[0] && (scoreOut.Shape[0] > 0 || out.Shape[0] > 0) {
+			return s, fmt.Errorf("%w: score output %s and logits %s disagree on the batch axis", ErrNotClassifier, *scoreOut, out)
+		}
+		s.Score = scoreOut.Name
+	}
 	s = ClassifierShape{
-		Input: in.Name, Output: out.Name, Batch: int(in.Shape[0]),
+		Input: in.Name, Output: out.Name, Score: s.Score, Batch: int(in.Shape[0]),
 		Channels: int(in.Shape[1]), Height: int(in.Shape[2]), Width: int(in.Shape[3]), Classes: int(out.Shape[1]),
 	}
 	if s.Batch <= 0 {

@@ -11,12 +11,18 @@
 //     Unleashing Mask code applies softmax twice (a bug that is not monotone in MSP); this
 //     package implements the plain definition.
 //   - MaxLogit is max_k z_k.
+//   - Graph is a score that the model's graph computes itself, as a second output next to the
+//     logits (a float32 [N] tensor, e.g. "ood_score" of a feature detector that detect wrote
+//     into the graph: ViM, Mahalanobis, KNN). The Spec records the output's name and, as given,
+//     the detector that wrote it; this package only reads the output's value.
 //
 // All scores are computed in float64 from float32 logits, stable for large logits. A NaN or
-// infinite logit is an error, never a score.
+// infinite logit, or graph score, is an error, never a score.
 package score
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -30,10 +36,15 @@ const (
 	KindEnergy   Kind = "energy"
 	KindMSP      Kind = "msp"
 	KindMaxLogit Kind = "maxlogit"
+	KindGraph    Kind = "graph" // read from a graph output (Spec.Output), not computed from the logits
 )
 
-// Kinds lists every score kind, in the order reports show them.
+// Kinds lists every score kind computed from the logits, in the order reports show them.
 var Kinds = []Kind{KindEnergy, KindMSP, KindMaxLogit}
+
+// DefaultOutput is the graph output a graph score reads when Spec.Output is empty: the name
+// detect gives the score output of the detectors it writes.
+const DefaultOutput = "ood_score"
 
 var (
 	// ErrNonFinite is returned for logits that hold NaN or ±Inf.
@@ -45,15 +56,97 @@ var (
 // Func scores one logit vector.
 type Func func(logits []float32) (float64, error)
 
+// SampleFunc scores one sample from the model's outputs: its logits and out, the sample's value
+// of the model's score output (read by a graph score only; 0 when the model has none).
+type SampleFunc func(logits []float32, out float32) (float64, error)
+
 // Spec selects a score and its parameters; it is what calibration files and bundles store.
+//
+// Name and Detector record, for any kind, the post-hoc detector written into the model's graph
+// (a shaping method such as ReAct keeps the energy score of the shaped logits; a feature method
+// such as ViM is a graph score): they are records for people and tools, and scoring never reads
+// them. Compare Specs with Equal.
 type Spec struct {
-	Kind        Kind    `json:"kind" yaml:"kind"`
-	Temperature float64 `json:"temperature,omitempty" yaml:"temperature,omitempty"` // energy only; 0 means 1
+	Kind        Kind            `json:"kind" yaml:"kind"`
+	Temperature float64         `json:"temperature,omitempty" yaml:"temperature,omitempty"` // energy only; 0 means 1
+	Output      string          `json:"output,omitempty" yaml:"output,omitempty"`           // graph only: the model output holding the score, [N] float32
+	Name        string          `json:"name,omitempty" yaml:"name,omitempty"`               // the detector, e.g. "vim(dim=32)"
+	Detector    json.RawMessage `json:"detector,omitempty" yaml:"-"`                        // its method and fitted parameters (detect.Spec JSON)
+}
+
+// Equal reports whether s and o are the same score with the same parameters and records; the
+// Detector records compare as JSON values, whatever their layout.
+func (s Spec) Equal(o Spec) bool {
+	if !s.SameScore(o) || s.Name != o.Name {
+		return false
+	}
+	return bytes.Equal(compact(s.Detector), compact(o.Detector))
+}
+
+// SameScore reports whether s and o compute the same score (kind, temperature, output),
+// whatever detector they record.
+func (s Spec) SameScore(o Spec) bool {
+	return s.Kind == o.Kind && s.temperature() == o.temperature() && s.output() == o.output()
+}
+
+func compact(b json.RawMessage) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+func (s Spec) temperature() float64 {
+	if s.Kind == KindEnergy && s.Temperature == 0 {
+		return 1
+	}
+	return s.Temperature
+}
+
+func (s Spec) output() string {
+	if s.Kind == KindGraph && s.Output == "" {
+		return DefaultOutput
+	}
+	return s.Output
+}
+
+// GraphOutput returns the model output that s reads, or "" for a score of the logits.
+func (s Spec) GraphOutput() string {
+	if s.Kind != KindGraph {
+		return ""
+	}
+	return s.output()
+}
+
+// CheckModel reports whether a model whose score output is scoreOutput ("" when it has only
+// its logits) gives what s reads.
+func (s Spec) CheckModel(scoreOutput string) error {
+	want := s.GraphOutput()
+	switch {
+	case want == "" || want == scoreOutput:
+		return nil
+	case scoreOutput == "":
+		return fmt.Errorf("score: %s reads the graph output %q, and the model has only its logits (oodguard choose writes one into it)", s, want)
+	default:
+		return fmt.Errorf("score: %s reads the graph output %q, and the model's score output is %q", s, want, scoreOutput)
+	}
 }
 
 // Validate reports whether s names a known score with valid parameters.
 func (s Spec) Validate() error {
+	if s.Kind != KindGraph && s.Output != "" {
+		return fmt.Errorf("score: %s reads the logits and takes no graph output (got %q)", s.Kind, s.Output)
+	}
+	if len(s.Detector) > 0 && !json.Valid(s.Detector) {
+		return fmt.Errorf("score: the detector record of %s is not JSON", s.Kind)
+	}
 	switch s.Kind {
+	case KindGraph:
+		if s.Temperature != 0 && s.Temperature != 1 {
+			return fmt.Errorf("score: graph takes no temperature (got %v)", s.Temperature)
+		}
+		return nil
 	case KindEnergy:
 		if s.Temperature < 0 || math.IsNaN(s.Temperature) || math.IsInf(s.Temperature, 0) {
 			return fmt.Errorf("score: energy temperature %v must be a positive number", s.Temperature)
@@ -65,18 +158,21 @@ func (s Spec) Validate() error {
 		}
 		return nil
 	case "":
-		return errors.New("score: no score kind given (want energy, msp or maxlogit)")
+		return errors.New("score: no score kind given (want energy, msp, maxlogit or graph)")
 	default:
-		return fmt.Errorf("score: unknown score kind %q (want energy, msp or maxlogit)", s.Kind)
+		return fmt.Errorf("score: unknown score kind %q (want energy, msp, maxlogit or graph)", s.Kind)
 	}
 }
 
-// Func returns the scoring function that s selects.
+// Func returns the scoring function of the logits that s selects; a graph score has none (use
+// SampleFunc).
 func (s Spec) Func() (Func, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
 	switch s.Kind {
+	case KindGraph:
+		return nil, fmt.Errorf("score: %s reads the graph output %q, not the logits", s, s.output())
 	case KindEnergy:
 		t := s.Temperature
 		if t == 0 {
@@ -90,8 +186,44 @@ func (s Spec) Func() (Func, error) {
 	}
 }
 
-// String formats s as "energy(T=1)", "msp" or "maxlogit".
+// SampleFunc returns the scoring function that s selects over a model's outputs.
+func (s Spec) SampleFunc() (SampleFunc, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Kind == KindGraph {
+		return Graph, nil
+	}
+	f, err := s.Func()
+	if err != nil {
+		return nil, err
+	}
+	return func(z []float32, _ float32) (float64, error) { return f(z) }, nil
+}
+
+// Graph returns the graph's score out, or an error when it is NaN or infinite.
+func Graph(_ []float32, out float32) (float64, error) {
+	v := float64(out)
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("the graph score is %v (%w)", out, ErrNonFinite)
+	}
+	return v, nil
+}
+
+// String formats s as "energy(T=1)", "msp", "maxlogit" or "graph(ood_score)", followed by
+// the detector's name when one is recorded: "graph(ood_score) vim(dim=32)".
 func (s Spec) String() string {
+	str := s.kindString()
+	if s.Name != "" {
+		str += " " + s.Name
+	}
+	return str
+}
+
+func (s Spec) kindString() string {
+	if s.Kind == KindGraph {
+		return fmt.Sprintf("graph(%s)", s.output())
+	}
 	if s.Kind == KindEnergy {
 		t := s.Temperature
 		if t == 0 {

@@ -3,6 +3,7 @@ package score
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -137,6 +138,68 @@ func BenchmarkEnergy(b *testing.B) {
 	for b.Loop() {
 		if _, err := Energy(z, 1); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestGraphSpec(t *testing.T) {
+	s := Spec{Kind: KindGraph, Name: "knn(k=5)", Detector: []byte(`{"method": "knn", "k": 5}`)}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.GraphOutput(); got != DefaultOutput {
+		t.Errorf("GraphOutput() = %q, want %q", got, DefaultOutput)
+	}
+	if got, want := s.String(), "graph(ood_score) knn(k=5)"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	if _, err := s.Func(); err == nil {
+		t.Error("a graph score has a function of the logits")
+	}
+	f, err := s.SampleFunc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f([]float32{1, 2}, -0.25); err != nil || v != -0.25 {
+		t.Errorf("graph score of -0.25 = %v, %v", v, err)
+	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		if _, err := f(nil, bad); !errors.Is(err, ErrNonFinite) {
+			t.Errorf("graph score of %v: err %v, want ErrNonFinite", bad, err)
+		}
+	}
+	// Equal compares the detector records as JSON values, and a missing Output as the default.
+	o := Spec{Kind: KindGraph, Output: DefaultOutput, Name: "knn(k=5)", Detector: []byte("{\n  \"method\":\"knn\",\n  \"k\":5\n}")}
+	if !s.Equal(o) {
+		t.Errorf("%s and its indented copy differ", s)
+	}
+	o.Detector = []byte(`{"method":"knn","k":6}`)
+	if s.Equal(o) {
+		t.Error("k=5 and k=6 records are Equal")
+	}
+	if !(Spec{Kind: KindEnergy}).Equal(Spec{Kind: KindEnergy, Temperature: 1}) || (Spec{Kind: KindEnergy}).Equal(Spec{Kind: KindMSP}) {
+		t.Error("Equal of logit scores is wrong")
+	}
+	// Which models give what a score reads.
+	if err := s.CheckModel("ood_score"); err != nil {
+		t.Error(err)
+	}
+	if err := s.CheckModel(""); err == nil || !strings.Contains(err.Error(), "only its logits") {
+		t.Errorf("graph score on a logits-only model: %v", err)
+	}
+	if err := s.CheckModel("other"); err == nil {
+		t.Error("graph score on a model with another score output: no error")
+	}
+	if err := (Spec{Kind: KindEnergy}).CheckModel("ood_score"); err != nil {
+		t.Errorf("energy on a model with a score output: %v", err)
+	}
+	for _, bad := range []Spec{
+		{Kind: KindGraph, Temperature: 2},
+		{Kind: KindEnergy, Output: "ood_score"},
+		{Kind: KindGraph, Detector: []byte("{not json")},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v validates", bad)
 		}
 	}
 }

@@ -88,7 +88,7 @@ type scoring struct {
 	r     dataset.Reader
 	pre   *preprocess.Preprocessor
 	opts  Options
-	funcs []score.Func
+	funcs []score.SampleFunc
 	k     int            // logits per sample
 	wg    sync.WaitGroup // a Pool's workers still at it
 
@@ -120,11 +120,14 @@ func newScoring(ctx context.Context, clf *ort.Classifier, spec preprocess.Spec, 
 	if len(opts.Scores) == 0 {
 		opts.Scores = []score.Spec{{Kind: score.KindEnergy, Temperature: 1}}
 	}
-	funcs := make([]score.Func, len(opts.Scores))
+	funcs := make([]score.SampleFunc, len(opts.Scores))
 	for i, s := range opts.Scores {
-		f, err := s.Func()
+		f, err := s.SampleFunc()
 		if err != nil {
 			return nil, err
+		}
+		if err := s.CheckModel(clf.Shape().Score); err != nil {
+			return nil, fmt.Errorf("batchscore: model %s: %w", clf.Path(), err)
 		}
 		funcs[i] = f
 	}
@@ -159,7 +162,7 @@ func (s *scoring) work(clf *ort.Classifier, rn *ort.Runner) {
 		if n == 0 {
 			return
 		}
-		logits, err := runPartial(clf, rn, n, per)
+		logits, outs, err := runPartial(clf, rn, n, per)
 		if err != nil {
 			s.fail(err)
 			return
@@ -170,8 +173,12 @@ func (s *scoring) work(clf *ort.Classifier, rn *ort.Runner) {
 		}
 		for j := 0; j < n; j++ {
 			z := logits[j*s.k : (j+1)*s.k]
+			var out float32
+			if outs != nil {
+				out = outs[j]
+			}
 			for i, f := range s.funcs {
-				v, err := f(z)
+				v, err := f(z, out)
 				if err != nil {
 					s.fail(fmt.Errorf("batchscore: sample %d: %w", start+j, err))
 					return
@@ -264,19 +271,28 @@ func (s *scoring) failLocked(err error) {
 }
 
 // runPartial runs the first n images of rn's input: through rn itself when the batch is full,
-// else through a runner of n images (the last batch of a dataset).
-func runPartial(clf *ort.Classifier, rn *ort.Runner, n, per int) ([]float32, error) {
+// else through a runner of n images (the last batch of a dataset). It returns the logits and the
+// score output (nil when the model has none).
+func runPartial(clf *ort.Classifier, rn *ort.Runner, n, per int) (logits, scores []float32, err error) {
 	if n == rn.Batch() {
-		return rn.Run()
+		z, err := rn.Run()
+		return z, rn.Scores(), err
 	}
 	small, err := clf.NewRunner(n)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer small.Close()
 	copy(small.Input(), rn.Input()[:n*per])
 	z, err := small.Run()
-	return append([]float32(nil), z...), err
+	if err != nil {
+		return nil, nil, err
+	}
+	logits = append([]float32(nil), z...)
+	if sc := small.Scores(); sc != nil {
+		scores = append([]float32(nil), sc...)
+	}
+	return logits, scores, nil
 }
 
 func argmax(z []float32) int {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/calibrate/batchscore"
+	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/score"
 )
 
@@ -48,7 +50,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.data, "data", "", "ID validation data (required)")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
 	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: MODEL.preprocess.json)")
-	fs.StringVar(&c.scoreKind, "score", "energy", "score: energy, msp or maxlogit")
+	fs.StringVar(&c.scoreKind, "score", "energy", "score: energy, msp, maxlogit, or graph (the model's score output, e.g. a detector written by 'oodguard choose')")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
 	fs.Float64Var(&c.tpr, "tpr", 0.95, "target ID true-positive rate")
 	c.sub.register(fs, "the data", true)
@@ -95,6 +97,10 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
+	if sp.Kind == score.KindGraph && clf.Shape().Score != "" {
+		sp.Output = clf.Shape().Score
+	}
+	sp.Name, sp.Detector = detectorRecord(clf)
 	res, err := scoreData(ctx, pool, spec, data, false, c.sub, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}})
 	if err != nil {
 		return err
@@ -119,4 +125,23 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(stdout, "top-1 accuracy on %s: %.2f%%\n", data.name(), 100*acc)
 	}
 	return nil
+}
+
+// Keys of the model metadata where detect records the detector it wrote into a graph (the
+// values of detect.MetadataName and detect.MetadataSpec, repeated so that the commands that
+// only read models do not link detect).
+const (
+	metadataDetectorName = "oodguard.detector.name"
+	metadataDetectorSpec = "oodguard.detector.spec"
+)
+
+// detectorRecord returns the name and the spec of the detector written into clf's graph, as
+// detect recorded them in its metadata; empty for a model without one.
+func detectorRecord(clf *ort.Classifier) (string, json.RawMessage) {
+	name, _ := clf.Metadata(metadataDetectorName)
+	spec, ok := clf.Metadata(metadataDetectorSpec)
+	if !ok || !json.Valid([]byte(spec)) {
+		return name, nil
+	}
+	return name, json.RawMessage(spec)
 }

@@ -34,9 +34,12 @@ func makeCanaries(flags *ortFlags, model string, cal *calibrate.Calibration, dir
 	if err := clf.CheckInput(cal.Preprocess.Channels, cal.Preprocess.Height, cal.Preprocess.Width); err != nil {
 		return nil, err
 	}
-	f, err := cal.Score.Func()
+	f, err := cal.Score.SampleFunc()
 	if err != nil {
 		return nil, err
+	}
+	if err := cal.Score.CheckModel(clf.Shape().Score); err != nil {
+		return nil, fmt.Errorf("model %s: %w", model, err)
 	}
 	r, err := clf.NewRunner(1)
 	if err != nil {
@@ -68,7 +71,11 @@ func makeCanaries(flags *ortFlags, model string, cal *calibrate.Calibration, dir
 		if err != nil {
 			return nil, err
 		}
-		sc, err := f(z)
+		var g float32
+		if outs := r.Scores(); outs != nil {
+			g = outs[0]
+		}
+		sc, err := f(z, g)
 		if err != nil {
 			return nil, fmt.Errorf("canary %s: %w", s.Name(), err)
 		}

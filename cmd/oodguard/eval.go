@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -69,7 +70,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.calib, "calibration", "", "calibration.json for this model")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
 	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: from -calibration, else MODEL.preprocess.json)")
-	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated: energy, msp, maxlogit, odin")
+	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated: energy, msp, maxlogit, graph (the model's score output; added when it has one), odin")
 	fs.Float64Var(&c.odin.Temperature, "odin-temperature", odin.DefaultTemperature, "ODIN temperature T")
 	fs.Float64Var(&c.odin.Epsilon, "odin-epsilon", odin.DefaultEpsilon, "ODIN perturbation step in [0,1] pixel space")
 	fs.StringVar(&c.odinBackend, "odin-backend", "onnx", "GoMLX backend for ODIN: onnx (ONNX Runtime) or go")
@@ -131,6 +132,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closePool()
+	specs = withGraphScore(specs, clf.Shape().Score, cal, explicitFlag(fs, "scores"))
 
 	start := time.Now()
 	bopts := batchscore.Options{Batch: c.batch, Scores: specs}
@@ -158,7 +160,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	raw := make([]report.Scores, len(specs))
 	for i, sp := range specs {
 		sr := report.ScoreResult{Score: sp.String()}
-		if cal != nil && cal.Score == sp {
+		if cal != nil && cal.Score.SameScore(sp) {
 			th := cal.Threshold
 			sr.Threshold = &th
 		}
@@ -330,4 +332,32 @@ func printReport(w io.Writer, r *report.Report) {
 			row(s.Score, "mean", s.Mean)
 		}
 	}
+}
+
+// withGraphScore adds the graph score to specs when the model has a score output and -scores
+// was left at its default, and gives a graph score the calibration's record of its detector.
+func withGraphScore(specs []score.Spec, output string, cal *calibrate.Calibration, explicit bool) []score.Spec {
+	has := false
+	for _, sp := range specs {
+		has = has || sp.Kind == score.KindGraph
+	}
+	if output != "" && !explicit && !has {
+		specs = append([]score.Spec{{Kind: score.KindGraph, Output: output}}, specs...)
+	}
+	for i, sp := range specs {
+		if sp.Kind == score.KindGraph && output != "" && sp.Output == "" {
+			specs[i].Output = output
+		}
+		if cal != nil && cal.Score.SameScore(specs[i]) {
+			specs[i] = cal.Score
+		}
+	}
+	return specs
+}
+
+// explicitFlag reports whether the flag name was set on the command line.
+func explicitFlag(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

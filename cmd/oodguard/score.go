@@ -37,7 +37,8 @@ reads (PATH or PATH#PREFIX), or a raw little-endian float32 tensor file (.f32) o
 already preprocessed into the model's [C,H,W] layout.
 
 Prints for each image the predicted class and its OOD scores: energy (T*logsumexp(z/T)), MSP
-and MaxLogit, all "higher = more in-distribution". With -calibration, also the decision
+and MaxLogit, and, for a model with a score output (a detector written by 'oodguard choose'),
+that output's value as "graph", all "higher = more in-distribution". With -calibration, also the decision
 oodguardd makes for the frame on its own (debounce window 1): "ood" when the calibrated score
 is below the threshold.
 
@@ -47,13 +48,14 @@ Flags:
 
 // scoredImage is one line of output.
 type scoredImage struct {
-	Index    int     `json:"index"`
-	Name     string  `json:"name,omitempty"`
-	Class    int     `json:"class"`
-	Energy   float64 `json:"energy"`
-	MSP      float64 `json:"msp"`
-	MaxLogit float64 `json:"maxlogit"`
-	Decision string  `json:"decision,omitempty"` // "id" or "ood", with a calibration
+	Index    int      `json:"index"`
+	Name     string   `json:"name,omitempty"`
+	Class    int      `json:"class"`
+	Energy   float64  `json:"energy"`
+	MSP      float64  `json:"msp"`
+	MaxLogit float64  `json:"maxlogit"`
+	Graph    *float64 `json:"graph,omitempty"`    // the model's score output, when it has one
+	Decision string   `json:"decision,omitempty"` // "id" or "ood", with a calibration
 }
 
 func (c *scoreCommand) Run(ctx context.Context, args []string) error {
@@ -85,12 +87,12 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 		return usageError{err}
 	}
 	var cal *calibrate.Calibration
-	var decide score.Func
+	var decide score.SampleFunc
 	if c.calib != "" {
 		if cal, err = calibrate.LoadCalibration(c.calib); err != nil {
 			return err
 		}
-		if decide, err = cal.Score.Func(); err != nil {
+		if decide, err = cal.Score.SampleFunc(); err != nil {
 			return err
 		}
 	}
@@ -99,6 +101,12 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer clf.Close()
+	if cal != nil {
+		if err := cal.Score.CheckModel(clf.Shape().Score); err != nil {
+			return fmt.Errorf("model %s: %w", c.model, err)
+		}
+	}
+	graphCol := clf.Shape().Score
 	in, err := c.openInput(fs.Arg(0), clf, cal)
 	if err != nil {
 		return err
@@ -110,7 +118,11 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 	defer r.Close()
 	enc := json.NewEncoder(stdout)
 	if !c.jsonOut {
-		fmt.Fprintf(stdout, "%5s %5s %12s %9s %9s %-8s %s\n", "image", "class", fmt.Sprintf("energy(T=%g)", c.temperature), "msp", "maxlogit", "decision", "name")
+		g := ""
+		if graphCol != "" {
+			g = fmt.Sprintf(" %12s", graphCol)
+		}
+		fmt.Fprintf(stdout, "%5s %5s %12s %9s %9s%s %-8s %s\n", "image", "class", fmt.Sprintf("energy(T=%g)", c.temperature), "msp", "maxlogit", g, "decision", "name")
 	}
 	for i := 0; ; i++ {
 		if err := ctx.Err(); err != nil {
@@ -128,14 +140,24 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 			return err
 		}
 		img := scoredImage{Index: i, Name: name, Class: argmax(z)}
+		var out float32
+		if outs := r.Scores(); outs != nil {
+			out = outs[0]
+		}
 		if img.Energy, err = energy(z); err == nil {
 			if img.MSP, err = score.MSP(z); err == nil {
 				img.MaxLogit, err = score.MaxLogit(z)
 			}
 		}
+		if err == nil && graphCol != "" {
+			var g float64
+			if g, err = score.Graph(z, out); err == nil {
+				img.Graph = &g
+			}
+		}
 		if err == nil && decide != nil {
 			var s float64
-			if s, err = decide(z); err == nil {
+			if s, err = decide(z, out); err == nil {
 				img.Decision = "id"
 				if s < cal.Threshold {
 					img.Decision = "ood"
@@ -150,7 +172,11 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 				return err
 			}
 		} else {
-			fmt.Fprintf(stdout, "%5d %5d %12.6f %9.6f %9.4f %-8s %s\n", img.Index, img.Class, img.Energy, img.MSP, img.MaxLogit, img.Decision, img.Name)
+			g := ""
+			if img.Graph != nil {
+				g = fmt.Sprintf(" %12.6f", *img.Graph)
+			}
+			fmt.Fprintf(stdout, "%5d %5d %12.6f %9.6f %9.4f%s %-8s %s\n", img.Index, img.Class, img.Energy, img.MSP, img.MaxLogit, g, img.Decision, img.Name)
 		}
 	}
 }

@@ -113,14 +113,17 @@ func checkSlot(clf *ort.Classifier, cal *calibrate.Calibration, s ota.Slot) erro
 	if err := clf.CheckInput(m.Preprocess.Channels, m.Preprocess.Height, m.Preprocess.Width); err != nil {
 		return fmt.Errorf("manifest preprocessing: %w", err)
 	}
-	if m.Score != cal.Score || m.Threshold != cal.Threshold {
+	if !m.Score.Equal(cal.Score) || m.Threshold != cal.Threshold {
 		return fmt.Errorf("manifest score %s threshold %v disagree with the calibration's %s %v", m.Score, m.Threshold, cal.Score, cal.Threshold)
 	}
 	if len(m.Canaries) == 0 {
 		return nil
 	}
-	f, err := m.Score.Func()
+	f, err := m.Score.SampleFunc()
 	if err != nil {
+		return err
+	}
+	if err := m.Score.CheckModel(clf.Shape().Score); err != nil {
 		return err
 	}
 	r, err := clf.NewRunner(1)
@@ -140,7 +143,11 @@ func checkSlot(clf *ort.Classifier, cal *calibrate.Calibration, s ota.Slot) erro
 		if err != nil {
 			return fmt.Errorf("canary %s: %w", c.Name, err)
 		}
-		got, err := f(z)
+		var out float32
+		if outs := r.Scores(); outs != nil {
+			out = outs[0]
+		}
+		got, err := f(z, out)
 		if err != nil {
 			return fmt.Errorf("canary %s: %w", c.Name, err)
 		}

@@ -1,7 +1,8 @@
 // Package pipeline is the daemon's frame loop: frame -> tensor -> logits -> score -> decision ->
 // alert. It reads frames from a device.Source, preprocesses them into the model's input, runs
-// the model with ONNX Runtime one frame at a time, scores the logits, debounces the decision and
-// hands an alert (with the frame as JPEG) to an Alerter for every frame it flags.
+// the model with ONNX Runtime one frame at a time, scores the logits (or reads the score the
+// graph computed, for a graph score), debounces the decision and hands an alert (with the frame
+// as JPEG) to an Alerter for every frame it flags.
 //
 // The loop makes no allocation per frame once running, except for flagged frames, whose JPEG
 // and event are built for the alert. A bad frame (unreadable, undecodable) is counted and
@@ -44,7 +45,7 @@ type Model struct {
 
 	runner  *ort.Runner
 	pre     *preprocess.Preprocessor
-	score   score.Func
+	score   score.SampleFunc
 	decider *decision.Decider
 }
 
@@ -58,9 +59,12 @@ func NewModel(clf *ort.Classifier, spec preprocess.Spec, sc score.Spec, threshol
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	f, err := sc.Func()
+	f, err := sc.SampleFunc()
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
+	}
+	if err := sc.CheckModel(clf.Shape().Score); err != nil {
+		return nil, fmt.Errorf("pipeline: model %s: %w", clf.Path(), err)
 	}
 	dec, err := decision.New(threshold, window)
 	if err != nil {
@@ -189,7 +193,11 @@ func (p *Pipeline) frame(f *device.Frame) error {
 	if err != nil {
 		return err
 	}
-	s, err := m.score(logits)
+	var out float32
+	if outs := m.runner.Scores(); outs != nil {
+		out = outs[0]
+	}
+	s, err := m.score(logits, out)
 	if err != nil {
 		return err
 	}

@@ -152,6 +152,11 @@ func TestNoAllocationsPerFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
+	checkNoAllocationsPerFrame(t, m)
+}
+
+func checkNoAllocationsPerFrame(t *testing.T, m *Model) {
+	t.Helper()
 	for _, gray := range []bool{true, false} {
 		src, err := source.NewSynthetic(source.SyntheticOptions{Width: 64, Height: 48, Gray: gray})
 		if err != nil {
