@@ -33,6 +33,7 @@ var commands = []struct {
 }{
 	{"bundle", "pack a model and its calibration into a signed update bundle", func() command { return &bundleCommand{} }},
 	{"calibrate", "fit the score threshold at a target ID true-positive rate; write calibration.json", func() command { return &calibrateCommand{} }},
+	{"choose", "measure post-hoc detectors on your model and data; write the chosen one into the graph, with its calibration", func() command { return &chooseCommand{} }},
 	{"eval", "evaluate OOD detection on ID and OOD datasets; write a report with plots", func() command { return &evalCommand{} }},
 	{"inspect", "show a model's inputs and outputs and check it is an image classifier", func() command { return &inspectCommand{} }},
 	{"keygen", "create an Ed25519 key pair for signing bundles", func() command { return &keygenCommand{} }},

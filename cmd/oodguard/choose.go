@@ -1,0 +1,649 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/calibrate/batchscore"
+	"github.com/oodguard/oodguard/calibrate/report"
+	"github.com/oodguard/oodguard/detect"
+	"github.com/oodguard/oodguard/device/preprocess"
+	"github.com/oodguard/oodguard/internal/atomicfile"
+	ort "github.com/oodguard/oodguard/runtime"
+	"github.com/oodguard/oodguard/score"
+)
+
+// chooseCommand measures post-hoc detectors on the user's model and data and writes the best
+// one, by a stated rule, as a model and calibration ready for bundle.
+type chooseCommand struct {
+	ort                ortFlags
+	model              string
+	preset, specFile   string
+	fit, idVal, oodVal string
+	oodVals            dataList
+	tests              dataList
+	extras             stringList
+	fitLimit           int
+	sub                subset
+	bank               int
+	maxAccDrop         float64
+	tpr                float64
+	batch              int
+	out                string
+}
+
+func (c *chooseCommand) Usage(w io.Writer) {
+	fmt.Fprint(w, `Usage: oodguard choose -model MODEL.onnx -fit ID_TRAIN -id-val ID_VAL -ood-val OOD_VAL [-test OOD_TEST]... [flags]
+
+Measures post-hoc OOD detectors on your model and data and writes the chosen one, compiled into
+a copy of the ONNX graph, with its calibration, ready for 'oodguard bundle'.
+
+Candidates: the logit scores (energy, MSP, MaxLogit); ReAct, ASH-P/B/S, DICE and DICE + ReAct
+over OpenOOD's grid, fitted on -fit; ViM, Mahalanobis and KNN (a bank of at most -bank fit
+images); and each -extra model (e.g. an unleashed one) with energy. Each is scored on -id-val
+against -ood-val (one OOD family) and, for the report only, against every -test set.
+
+Rule: the lowest validation FPR95 among the candidates whose ID validation accuracy is at most
+-max-acc-drop points below the model's; plain energy is a candidate and wins ties, so the
+choice is never worse than energy on validation. The threshold is fitted on -id-val at -tpr.
+
+Writes, in -out: model.onnx, calibration.json, candidates.json and candidates.csv (every
+candidate on validation and on each test set) and report/ (HTML with plots of energy and the
+chosen candidate, report.json, report.csv).
+
+Flags:
+`)
+}
+
+func (c *chooseCommand) Run(ctx context.Context, args []string) error {
+	fs := newFlagSet("choose", c)
+	c.ort.register(fs)
+	c.ort.workers = 1
+	fs.StringVar(&c.model, "model", "", "ONNX image classifier (required)")
+	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
+	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: MODEL.preprocess.json)")
+	fs.StringVar(&c.fit, "fit", "", "ID training data the detectors are fitted on (required)")
+	fs.StringVar(&c.idVal, "id-val", "", "ID validation data, labelled (required)")
+	fs.Var(&c.oodVals, "ood-val", "OOD validation data: one family (required, once)")
+	fs.Var(&c.tests, "test", "OOD test data, reported only (repeat for several sets)")
+	fs.Var(&c.extras, "extra", "another model of the same classifier to weigh with energy, e.g. an unleashed one (repeat)")
+	fs.IntVar(&c.fitLimit, "fit-limit", 10000, "fit on a seeded random subset of N images of -fit (0: all)")
+	c.sub.register(fs, "each validation and test set", true)
+	fs.IntVar(&c.bank, "bank", detect.DefaultBankSize, "KNN bank: at most N fit feature vectors")
+	fs.Float64Var(&c.maxAccDrop, "max-acc-drop", 1, "most ID validation accuracy (points) a candidate may lose")
+	fs.Float64Var(&c.tpr, "tpr", 0.95, "target ID true-positive rate of the threshold")
+	fs.IntVar(&c.batch, "batch", 64, "images per ONNX Runtime run")
+	fs.StringVar(&c.out, "out", "chosen", "output folder")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if c.model == "" || c.fit == "" || c.idVal == "" || len(c.oodVals) == 0 {
+		return usagef("-model, -fit, -id-val and -ood-val are required")
+	}
+	if len(c.oodVals) != 1 {
+		return usagef("-ood-val takes one OOD family, got %d (give the others as -test)", len(c.oodVals))
+	}
+	if fs.NArg() != 0 {
+		return usagef("unexpected arguments %v", fs.Args())
+	}
+	if !(c.maxAccDrop >= 0) || math.IsInf(c.maxAccDrop, 0) {
+		return usagef("-max-acc-drop %v must be a number >= 0", c.maxAccDrop)
+	}
+	if !(c.tpr > 0 && c.tpr <= 1) {
+		return usagef("-tpr %v must be in (0, 1]", c.tpr)
+	}
+	if c.fitLimit < 0 || c.bank < 1 || c.batch < 1 {
+		return usagef("-fit-limit must be >= 0, -bank and -batch >= 1 (got %d, %d, %d)", c.fitLimit, c.bank, c.batch)
+	}
+	if err := c.sub.check("limit"); err != nil {
+		return err
+	}
+	fitData, err := parseDataArg(c.fit)
+	if err != nil {
+		return usageError{fmt.Errorf("-fit: %w", err)}
+	}
+	idData, err := parseDataArg(c.idVal)
+	if err != nil {
+		return usageError{fmt.Errorf("-id-val: %w", err)}
+	}
+	for _, m := range append([]string{c.model}, c.extras...) {
+		if err := checkModelFile(m); err != nil {
+			return err
+		}
+	}
+	spec, _, err := loadSpec(c.preset, c.specFile, c.model)
+	if err != nil {
+		return err
+	}
+	opts, err := c.ort.options()
+	if err != nil {
+		return err
+	}
+	clf, err := ort.Open(c.model, opts)
+	if err != nil {
+		return err
+	}
+	shape := clf.Shape()
+	err = clf.CheckInput(spec.Channels, spec.Height, spec.Width)
+	clf.Close()
+	if err != nil {
+		return fmt.Errorf("preprocessing gives %dx%dx%d: %w", spec.Channels, spec.Height, spec.Width, err)
+	}
+	if shape.Score != "" {
+		return fmt.Errorf("model %s already has a score output %q: give choose the plain classifier", c.model, shape.Score)
+	}
+	m, err := detect.Load(c.model)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", c.model, err)
+	}
+	batch := c.batch
+	if shape.Batch > 0 {
+		batch = shape.Batch
+	}
+	ex, err := m.NewExtractor(batch, opts)
+	if err != nil {
+		return fmt.Errorf("model %s: %w", c.model, err)
+	}
+	defer ex.Close()
+	start := time.Now()
+
+	// Fit: two streaming passes over a seeded random subset of the training data.
+	grid := detect.DefaultGrid()
+	fitSub := subset{limit: c.fitLimit, seed: c.sub.seed}
+	passes := 0
+	fitPass := ex.Pass(c.images(fitData, false, spec, fitSub, batch, func() string {
+		passes++
+		return fmt.Sprintf("fit pass %d/2 %s", passes, fitData.name())
+	}))
+	fitted, err := detect.Fit(&m.Head, fitPass, detect.FitOptions{BankSize: c.bank, Seed: c.sub.seed, ReActPercentiles: grid.ReAct})
+	if err != nil {
+		return fmt.Errorf("fit on %s: %w", fitData.name(), err)
+	}
+	dets, skipped := detect.Candidates(m, fitted, grid)
+	for _, err := range skipped {
+		fmt.Fprintf(stderr, "skipped: %v\n", err)
+	}
+	fmt.Fprintf(stderr, "fitted on %d images of %s: %d detectors\n", fitted.Count, fitData.name(), len(dets))
+
+	// Features of every evaluation set, extracted once.
+	sets := append(dataList{c.oodVals[0]}, c.tests...)
+	idF, idY, err := c.features(ex, idData, false, spec, batch)
+	if err != nil {
+		return err
+	}
+	oodF := make([][]float32, len(sets))
+	for i, d := range sets {
+		if oodF[i], _, err = c.features(ex, d, true, spec, batch); err != nil {
+			return err
+		}
+	}
+	labelled := false
+	for _, y := range idY {
+		labelled = labelled || y >= 0
+	}
+	if !labelled {
+		return fmt.Errorf("-id-val %s has no labels: choose needs them to hold the accuracy", idData.name())
+	}
+
+	// Every candidate on every set.
+	K, D := m.Head.Classes, m.Head.Dim
+	baseAcc := accuracyOf(m.Head.LogitsOf(idF, len(idF)/D), idY, K)
+	var cands []*candidate
+	for _, kind := range score.Kinds {
+		sp := score.Spec{Kind: kind}
+		if kind == score.KindEnergy {
+			sp.Temperature = 1
+		}
+		f, err := sp.Func()
+		if err != nil {
+			return err
+		}
+		cd := &candidate{Name: sp.String(), Kind: "logits", Accuracy: baseAcc, spec: sp}
+		logitScores := func(feats []float32) ([]float64, error) { return hostLogitScores(m, feats, f) }
+		if err := cd.scoreAll(logitScores, idF, oodF); err != nil {
+			return err
+		}
+		cands = append(cands, cd)
+	}
+	for _, d := range dets {
+		rec, err := json.Marshal(d.Spec())
+		if err != nil {
+			return err
+		}
+		ds := d.Spec()
+		cd := &candidate{Name: d.Name(), Kind: "feature", Detector: &ds, Accuracy: baseAcc, det: d}
+		cd.spec = score.Spec{Kind: score.KindGraph, Output: detect.ScoreOutput, Name: d.Name(), Detector: rec}
+		if s, ok := d.(detect.Shaper); ok {
+			cd.Kind = "shaping"
+			cd.spec = score.Spec{Kind: score.KindEnergy, Temperature: 1, Name: d.Name(), Detector: rec}
+			z, err := s.Logits(idF, len(idF)/D)
+			if err != nil {
+				return fmt.Errorf("%s: %w", d.Name(), err)
+			}
+			cd.Accuracy = accuracyOf(z, idY, K)
+		}
+		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, oodF); err != nil {
+			return fmt.Errorf("%s: %w", d.Name(), err)
+		}
+		cands = append(cands, cd)
+	}
+	for _, path := range c.extras {
+		cd, err := c.extraCandidate(ctx, path, spec, idData, sets)
+		if err != nil {
+			return err
+		}
+		cands = append(cands, cd)
+	}
+
+	// The rule.
+	best := cands[0] // energy
+	for _, cd := range cands {
+		cd.Eligible = 100*(baseAcc-cd.Accuracy) <= c.maxAccDrop
+		if cd.Eligible && cd.Sets[0].Metrics.FPR95 < best.Sets[0].Metrics.FPR95 {
+			best = cd
+		}
+	}
+	best.Chosen = true
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	modelOut := filepath.Join(c.out, "model.onnx")
+	if err := c.writeModel(m, best, modelOut); err != nil {
+		return err
+	}
+	cal, err := c.calibrate(ctx, modelOut, best.spec, spec, idData)
+	if err != nil {
+		return err
+	}
+	if err := cal.Save(filepath.Join(c.out, "calibration.json")); err != nil {
+		return err
+	}
+	sum := &chooseSummary{
+		Model: c.model, Rule: fmt.Sprintf("lowest FPR95 on %s among candidates within %g points of the model's ID validation accuracy; energy wins ties", sets[0].name(), c.maxAccDrop),
+		MaxAccDrop: c.maxAccDrop, Accuracy: baseAcc, Fit: calibrate.DataRef{Role: "fit", Name: fitData.name(), Count: int(fitted.Count)},
+		IDVal: calibrate.DataRef{Role: "id-validation", Name: idData.name(), Count: len(idY)}, Chosen: best.Name,
+		Threshold: cal.Threshold, Candidates: cands,
+	}
+	for i, d := range sets {
+		role := "ood-validation"
+		if i > 0 {
+			role = "ood-test"
+		}
+		sum.OOD = append(sum.OOD, calibrate.DataRef{Role: role, Name: d.name(), Count: len(oodF[i]) / D})
+	}
+	if err := c.writeSummary(sum); err != nil {
+		return err
+	}
+	if err := c.writeReport(sum, cands[0], best, cal, time.Since(start)); err != nil {
+		return err
+	}
+	printChoice(stdout, sum, cands[0], best, c.out)
+	return nil
+}
+
+// candidate is one detector (or score, or extra model) and its measurements.
+type candidate struct {
+	Name     string       `json:"name"`
+	Kind     string       `json:"kind"` // logits, shaping, feature, model
+	Detector *detect.Spec `json:"detector,omitempty"`
+	Model    string       `json:"model,omitempty"` // an -extra model
+	Accuracy float64      `json:"id_accuracy"`     // top-1 on the ID validation data
+	Eligible bool         `json:"eligible"`        // within -max-acc-drop of the model's accuracy
+	Chosen   bool         `json:"chosen,omitempty"`
+	Sets     []candSet    `json:"sets"` // validation first, then each test set
+
+	spec score.Spec
+	det  detect.Detector
+	id   []float64
+	ood  [][]float64
+}
+
+type candSet struct {
+	Name    string            `json:"name"`
+	Role    string            `json:"role"` // validation or test
+	Metrics calibrate.Metrics `json:"metrics"`
+}
+
+// scoreAll scores the ID validation features and each OOD set's with f and measures them.
+func (cd *candidate) scoreAll(f func([]float32) ([]float64, error), idF []float32, oodF [][]float32) error {
+	var err error
+	if cd.id, err = f(idF); err != nil {
+		return err
+	}
+	for _, o := range oodF {
+		s, err := f(o)
+		if err != nil {
+			return err
+		}
+		cd.ood = append(cd.ood, s)
+	}
+	return cd.measure(nil)
+}
+
+// measure fills Sets from the scores; names are filled in by the caller when nil.
+func (cd *candidate) measure(names []string) error {
+	cd.Sets = cd.Sets[:0]
+	for i, o := range cd.ood {
+		mt, err := calibrate.Evaluate(cd.id, o, calibrate.DefaultRecall)
+		if err != nil {
+			return fmt.Errorf("%s: %w", cd.Name, err)
+		}
+		role := "validation"
+		if i > 0 {
+			role = "test"
+		}
+		s := candSet{Role: role, Metrics: mt}
+		if names != nil {
+			s.Name = names[i]
+		}
+		cd.Sets = append(cd.Sets, s)
+	}
+	return nil
+}
+
+func hostLogitScores(m *detect.Model, feats []float32, f score.Func) ([]float64, error) {
+	K := m.Head.Classes
+	n := len(feats) / m.Head.Dim
+	z := m.Head.LogitsOf(feats, n)
+	row := make([]float32, K)
+	out := make([]float64, n)
+	for i := range out {
+		for k := range row {
+			row[k] = float32(z[i*K+k])
+		}
+		s, err := f(row)
+		if err != nil {
+			return nil, fmt.Errorf("sample %d: %w", i, err)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func accuracyOf(z []float64, labels []int, K int) float64 {
+	n, right := 0, 0
+	for i, y := range labels {
+		if y < 0 {
+			continue
+		}
+		n++
+		best := 0
+		for k := 1; k < K; k++ {
+			if z[i*K+k] > z[i*K+best] {
+				best = k
+			}
+		}
+		if best == y {
+			right++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return float64(right) / float64(n)
+}
+
+// images streams the preprocessed images of d (the subset sub selects) in batches, with a
+// progress bar described by desc() on each pass.
+func (c *chooseCommand) images(d dataArg, unlabeled bool, spec preprocess.Spec, sub subset, batch int, desc func() string) detect.Images {
+	return func(yield func([]float32, int, []int) error) error {
+		r, err := d.openForScoring(unlabeled, sub)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		pre, err := preprocess.New(spec)
+		if err != nil {
+			return err
+		}
+		per := pre.Len()
+		buf := make([]float32, batch*per)
+		labels := make([]int, batch)
+		bar := newBar(r.Len(), desc())
+		defer bar.Finish()
+		n, done := 0, 0
+		for {
+			smp, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := pre.Process(buf[n*per:(n+1)*per], smp.Image); err != nil {
+				return fmt.Errorf("%s: %w", smp.Name(), err)
+			}
+			labels[n] = smp.Label
+			n++
+			if n == batch {
+				if err := yield(buf, n, labels); err != nil {
+					return err
+				}
+				done += n
+				bar.Set(done)
+				n = 0
+			}
+		}
+		if n > 0 {
+			if err := yield(buf[:n*per], n, labels[:n]); err != nil {
+				return err
+			}
+			done += n
+		}
+		if done == 0 {
+			return fmt.Errorf("dataset %s holds no images", d.name())
+		}
+		return nil
+	}
+}
+
+// features extracts the features and labels of every image of d's subset.
+func (c *chooseCommand) features(ex *detect.Extractor, d dataArg, unlabeled bool, spec preprocess.Spec, batch int) ([]float32, []int, error) {
+	var feats []float32
+	var labels []int
+	err := ex.Pass(c.images(d, unlabeled, spec, c.sub, batch, func() string { return "features " + d.name() }))(func(f []float32, l []int) error {
+		feats = append(feats, f...)
+		labels = append(labels, l...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", d.name(), err)
+	}
+	return feats, labels, nil
+}
+
+// extraCandidate scores another model with energy on the same subsets.
+func (c *chooseCommand) extraCandidate(ctx context.Context, path string, spec preprocess.Spec, idData dataArg, sets dataList) (*candidate, error) {
+	clf, pool, closePool, err := c.ort.openPool(path, nil, "", c.batch)
+	if err != nil {
+		return nil, err
+	}
+	defer closePool()
+	if clf.Shape().Score != "" {
+		return nil, fmt.Errorf("-extra %s has a score output %q: give plain classifiers", path, clf.Shape().Score)
+	}
+	sp := score.Spec{Kind: score.KindEnergy, Temperature: 1}
+	bopts := batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}}
+	idRes, err := scoreData(ctx, pool, spec, idData, false, c.sub, bopts)
+	if err != nil {
+		return nil, err
+	}
+	acc, _ := idRes.Accuracy()
+	cd := &candidate{Name: "energy of " + filepath.Base(path), Kind: "model", Model: path, Accuracy: acc, spec: sp, id: idRes.Scores[0]}
+	for _, d := range sets {
+		res, err := scoreData(ctx, pool, spec, d, true, c.sub, bopts)
+		if err != nil {
+			return nil, err
+		}
+		cd.ood = append(cd.ood, res.Scores[0])
+	}
+	return cd, cd.measure(nil)
+}
+
+// writeModel writes the chosen candidate's model: the detector written into the graph, or the
+// model (or extra model) itself for a logit score.
+func (c *chooseCommand) writeModel(m *detect.Model, best *candidate, path string) error {
+	var data []byte
+	var err error
+	switch {
+	case best.det != nil:
+		data, err = m.Write(best.det)
+	case best.Model != "":
+		data, err = os.ReadFile(best.Model)
+	default:
+		data, err = os.ReadFile(c.model)
+	}
+	if err != nil {
+		return fmt.Errorf("write the chosen model %s: %w", best.Name, err)
+	}
+	return atomicfile.WriteFile(path, data, 0o644)
+}
+
+// calibrate fits the threshold of the written model under ONNX Runtime on the ID validation
+// data, as the device will score it.
+func (c *chooseCommand) calibrate(ctx context.Context, model string, sp score.Spec, spec preprocess.Spec, idData dataArg) (*calibrate.Calibration, error) {
+	clf, pool, closePool, err := c.ort.openPool(model, nil, "", c.batch)
+	if err != nil {
+		return nil, err
+	}
+	defer closePool()
+	res, err := scoreData(ctx, pool, spec, idData, false, c.sub, batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}})
+	if err != nil {
+		return nil, err
+	}
+	th, achieved, err := calibrate.FitThreshold(res.Scores[0], c.tpr)
+	if err != nil {
+		return nil, fmt.Errorf("calibrate on %s: %w", idData.name(), err)
+	}
+	return &calibrate.Calibration{
+		Format: calibrate.CalibrationFormat, Score: sp, Threshold: th, TargetTPR: c.tpr, AchievedTPR: achieved,
+		ModelSHA256: clf.SHA256(), ModelFile: model, Preprocess: spec,
+		Data:    []calibrate.DataRef{{Role: "id-validation", Name: idData.name(), Count: res.Len()}},
+		Tool:    "oodguard " + Version,
+		Created: time.Now().UTC().Truncate(time.Second),
+	}, nil
+}
+
+// chooseSummary is candidates.json.
+type chooseSummary struct {
+	Model      string              `json:"model"`
+	Rule       string              `json:"rule"`
+	MaxAccDrop float64             `json:"max_acc_drop_points"`
+	Accuracy   float64             `json:"id_accuracy"` // the model's, on the ID validation data
+	Fit        calibrate.DataRef   `json:"fit"`
+	IDVal      calibrate.DataRef   `json:"id_validation"`
+	OOD        []calibrate.DataRef `json:"ood"` // validation first, then the test sets
+	Chosen     string              `json:"chosen"`
+	Threshold  float64             `json:"threshold"`
+	Candidates []*candidate        `json:"candidates"`
+}
+
+func (c *chooseCommand) writeSummary(s *chooseSummary) error {
+	for _, cd := range s.Candidates {
+		for i := range cd.Sets {
+			cd.Sets[i].Name = s.OOD[i].Name
+		}
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(c.out, "candidates.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(c.out, "candidates.csv"), 0o644, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"candidate", "kind", "id_accuracy", "eligible", "chosen", "ood_set", "role", "fpr95", "auroc", "aupr_in", "aupr_out"})
+		p := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 4, 64) }
+		for _, cd := range s.Candidates {
+			for _, set := range cd.Sets {
+				cw.Write([]string{cd.Name, cd.Kind, p(cd.Accuracy), strconv.FormatBool(cd.Eligible), strconv.FormatBool(cd.Chosen),
+					set.Name, set.Role, p(set.Metrics.FPR95), p(set.Metrics.AUROC), p(set.Metrics.AUPRIn), p(set.Metrics.AUPROut)})
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+}
+
+// writeReport writes the HTML report (eval's) of energy and the chosen candidate.
+func (c *chooseCommand) writeReport(s *chooseSummary, energy, best *candidate, cal *calibrate.Calibration, took time.Duration) error {
+	acc := s.Accuracy
+	rep := &report.Report{
+		Model: filepath.Join(c.out, "model.onnx"), ModelSHA256: cal.ModelSHA256, Tool: "oodguard " + Version,
+		Created: time.Now().UTC().Truncate(time.Second), ID: s.IDVal, OOD: s.OOD, Accuracy: &acc, Seconds: took.Seconds(),
+	}
+	var raw []report.Scores
+	for _, cd := range []*candidate{energy, best} {
+		sr := report.ScoreResult{Score: cd.Name}
+		if cd == best {
+			sr.Score += " (chosen)"
+			th := cal.Threshold
+			sr.Threshold = &th
+		}
+		var all []calibrate.Metrics
+		for i, set := range cd.Sets {
+			sr.Sets = append(sr.Sets, report.SetResult{Name: s.OOD[i].Name, Metrics: set.Metrics})
+			all = append(all, set.Metrics)
+		}
+		var err error
+		if sr.Mean, err = calibrate.Mean(all); err != nil {
+			return err
+		}
+		rep.Scores = append(rep.Scores, sr)
+		raw = append(raw, report.Scores{ID: cd.id, OOD: cd.ood})
+		if cd == best && cd == energy {
+			break
+		}
+	}
+	return report.Write(filepath.Join(c.out, "report"), rep, raw)
+}
+
+func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out string) {
+	fmt.Fprintf(w, "ID validation %s (%d images), accuracy %.2f%%; OOD validation %s\n", s.IDVal.Name, s.IDVal.Count, 100*s.Accuracy, s.OOD[0].Name)
+	fmt.Fprintf(w, "%-28s %7s %5s", "candidate", "acc", "ok")
+	for i, o := range s.OOD {
+		role := "val"
+		if i > 0 {
+			role = "test"
+		}
+		fmt.Fprintf(w, " | %-22s", fmt.Sprintf("%s %s FPR/AUROC", role, shortName(o.Name)))
+	}
+	fmt.Fprintln(w)
+	for _, cd := range s.Candidates {
+		mark := " "
+		if cd.Chosen {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s%-27s %7.2f %5v", mark, cd.Name, 100*cd.Accuracy, cd.Eligible)
+		for _, set := range cd.Sets {
+			fmt.Fprintf(w, " | %8.2f / %-11.2f", 100*set.Metrics.FPR95, 100*set.Metrics.AUROC)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "chosen: %s, validation FPR95 %.2f%% (energy %.2f%%); threshold %.6g\n", best.Name,
+		100*best.Sets[0].Metrics.FPR95, 100*energy.Sets[0].Metrics.FPR95, s.Threshold)
+	for i := 1; i < len(best.Sets); i++ {
+		fmt.Fprintf(w, "  test %s (never seen by the choice): FPR95 %.2f%%, energy %.2f%%\n", s.OOD[i].Name,
+			100*best.Sets[i].Metrics.FPR95, 100*energy.Sets[i].Metrics.FPR95)
+	}
+	fmt.Fprintf(w, "wrote %s and %s; candidates.json, candidates.csv and report/index.html in %s\n",
+		filepath.Join(out, "model.onnx"), filepath.Join(out, "calibration.json"), out)
+}
+
+func shortName(s string) string {
+	if len(s) > 12 {
+		return s[len(s)-12:]
+	}
+	return s
+}

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/dataset/datasettest"
+	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
+)
+
+// writeNoisePNGs writes n 28x28 gray noise PNGs into dir.
+func writeNoisePNGs(t *testing.T, dir string, n int, seed uint64) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, 28, 28))
+		for p := range img.Pix {
+			img.Pix[p] = uint8(rng.IntN(256))
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%03d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	return dir
+}
+
+type chooseFixture struct {
+	dir, fit, idVal, oodVal, test string
+}
+
+func newChooseFixture(t *testing.T) chooseFixture {
+	dir := t.TempDir()
+	fit, _ := datasettest.WriteIDX(t, dir, "fit", 300, 28, 28)
+	idVal, _ := datasettest.WriteIDX(t, filepath.Join(dir, mkdir(t, dir, "val")), "val", 120, 28, 28)
+	return chooseFixture{dir: dir, fit: fit, idVal: idVal,
+		oodVal: writeNoisePNGs(t, filepath.Join(dir, "noise-val"), 80, 1),
+		test:   writeNoisePNGs(t, filepath.Join(dir, "noise-test"), 60, 2)}
+}
+
+func mkdir(t *testing.T, dir, name string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// TestChoose runs choose on cnn28 with generated data: the rule holds over the written
+// candidates (the chosen one is eligible, has the lowest validation FPR95 among the eligible,
+// and is never worse than energy), the written model and calibration score the ID validation
+// data under ONNX Runtime as the candidate's host-side scores within 1e-5 relative, and the
+// report files are there.
+func TestChoose(t *testing.T) {
+	runtimetest.Setup(t)
+	fx := newChooseFixture(t)
+	out := filepath.Join(fx.dir, "chosen")
+	pre := fixture(t, "cnn28.preprocess.json")
+	code, stdout, errOut := runCLI(t, "choose", "-model", fixture(t, "cnn28.onnx"), "-preprocess", pre, "-fit", fx.fit,
+		"-id-val", fx.idVal, "-ood-val", fx.oodVal, "-test", fx.test, "-threads", "1", "-out", out)
+	if code != 0 {
+		t.Fatalf("choose: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	var sum struct {
+		Accuracy   float64 `json:"id_accuracy"`
+		Chosen     string  `json:"chosen"`
+		Threshold  float64 `json:"threshold"`
+		OOD        []calibrate.DataRef
+		Candidates []struct {
+			Name     string  `json:"name"`
+			Kind     string  `json:"kind"`
+			Accuracy float64 `json:"id_accuracy"`
+			Eligible bool    `json:"eligible"`
+			Chosen   bool    `json:"chosen"`
+			Sets     []struct {
+				Name    string            `json:"name"`
+				Role    string            `json:"role"`
+				Metrics calibrate.Metrics `json:"metrics"`
+			} `json:"sets"`
+		} `json:"candidates"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "candidates.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	chosen := -1
+	for i, c := range sum.Candidates {
+		kinds[c.Kind]++
+		if len(c.Sets) != 2 || c.Sets[0].Role != "validation" || c.Sets[1].Role != "test" || c.Sets[1].Name != sum.OOD[1].Name {
+			t.Fatalf("candidate %s sets %+v", c.Name, c.Sets)
+		}
+		if want := 100*(sum.Accuracy-c.Accuracy) <= 1; c.Eligible != want {
+			t.Errorf("%s: accuracy %.4f vs model %.4f, eligible %v", c.Name, c.Accuracy, sum.Accuracy, c.Eligible)
+		}
+		if c.Chosen {
+			if chosen >= 0 {
+				t.Fatalf("two chosen: %s and %s", sum.Candidates[chosen].Name, c.Name)
+			}
+			chosen = i
+		}
+	}
+	if kinds["logits"] != 3 || kinds["shaping"] < 20 || kinds["feature"] < 4 {
+		t.Errorf("candidate kinds %v", kinds)
+	}
+	if sum.Candidates[0].Name != "energy(T=1)" {
+		t.Fatalf("first candidate %s, want energy", sum.Candidates[0].Name)
+	}
+	if chosen < 0 || sum.Candidates[chosen].Name != sum.Chosen {
+		t.Fatalf("chosen %q not marked", sum.Chosen)
+	}
+	best := sum.Candidates[chosen]
+	if !best.Eligible || best.Sets[0].Metrics.FPR95 > sum.Candidates[0].Sets[0].Metrics.FPR95 {
+		t.Errorf("chosen %s: eligible %v, FPR95 %v vs energy %v", best.Name, best.Eligible, best.Sets[0].Metrics.FPR95, sum.Candidates[0].Sets[0].Metrics.FPR95)
+	}
+	for i, c := range sum.Candidates {
+		fpr := c.Sets[0].Metrics.FPR95
+		if c.Eligible && (fpr < best.Sets[0].Metrics.FPR95 || (i < chosen && fpr == best.Sets[0].Metrics.FPR95)) {
+			t.Errorf("%s (FPR95 %v) should have been chosen over %s (%v)", c.Name, fpr, best.Name, best.Sets[0].Metrics.FPR95)
+		}
+	}
+	for _, f := range []string{"model.onnx", "calibration.json", "candidates.csv", "report/index.html", "report/report.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	csvB, _ := os.ReadFile(filepath.Join(out, "candidates.csv"))
+	if got := strings.Count(string(csvB), "\n"); got != 1+2*len(sum.Candidates) {
+		t.Errorf("candidates.csv has %d lines, want %d", got, 1+2*len(sum.Candidates))
+	}
+	if !strings.Contains(stdout, "chosen: "+sum.Chosen) || !strings.Contains(stdout, "never seen by the choice") {
+		t.Errorf("choose printed:\n%s", stdout)
+	}
+
+	// The written model and calibration, under ONNX Runtime, give the threshold choose recorded,
+	// and a calibration whose score names the chosen candidate.
+	cal, err := calibrate.LoadCalibration(filepath.Join(out, "calibration.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cal.Threshold != sum.Threshold || cal.AchievedTPR < 0.95 {
+		t.Errorf("calibration threshold %v (TPR %v), candidates.json %v", cal.Threshold, cal.AchievedTPR, sum.Threshold)
+	}
+	if best.Kind != "logits" && cal.Score.Name != best.Name {
+		t.Errorf("calibration score %s does not record %s", cal.Score, best.Name)
+	}
+	if best.Kind == "feature" && cal.Score.Kind != score.KindGraph {
+		t.Errorf("a feature detector calibrated as %s", cal.Score)
+	}
+	// The ORT scores of the chosen model on ID validation give the same FPR95 against the OOD
+	// validation set as the host-side scores choose measured.
+	code, stdout, errOut = runCLI(t, "eval", "-model", filepath.Join(out, "model.onnx"), "-calibration", filepath.Join(out, "calibration.json"),
+		"-id", fx.idVal, "-ood", fx.oodVal, "-scores", string(cal.Score.Kind), "-out", filepath.Join(fx.dir, "eval"), "-json")
+	if code != 0 {
+		t.Fatalf("eval of the chosen model: exit %d\n%s\n%s", code, stdout, errOut)
+	}
+	var ev struct {
+		Scores []struct {
+			Sets []struct {
+				Metrics calibrate.Metrics `json:"metrics"`
+			} `json:"sets"`
+		} `json:"scores"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ev.Scores[0].Sets[0].Metrics, best.Sets[0].Metrics; math.Abs(got.FPR95-want.FPR95) > 0.02 || math.Abs(got.AUROC-want.AUROC) > 0.01 {
+		t.Errorf("the written model under ONNX Runtime: FPR95 %v AUROC %v; choose measured %v %v", got.FPR95, got.AUROC, want.FPR95, want.AUROC)
+	}
+}
+
+// TestChooseBadInput: bad flags and data give an error naming the input, never a panic.
+func TestChooseBadInput(t *testing.T) {
+	runtimetest.Setup(t)
+	fx := newChooseFixture(t)
+	model := fixture(t, "cnn28.onnx")
+	base := []string{"choose", "-model", model, "-preset", "fashion-mnist", "-fit", fx.fit, "-id-val", fx.idVal}
+	for _, c := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"no ood-val", base, "-ood-val are required"},
+		{"two ood-val", append(base[:len(base):len(base)], "-ood-val", fx.oodVal, "-ood-val", fx.test), "one OOD family"},
+		{"negative drop", append(base[:len(base):len(base)], "-ood-val", fx.oodVal, "-max-acc-drop", "-1"), "-max-acc-drop"},
+		{"missing fit data", []string{"choose", "-model", model, "-preset", "fashion-mnist", "-fit", filepath.Join(fx.dir, "nope"), "-id-val", fx.idVal, "-ood-val", fx.oodVal, "-out", filepath.Join(fx.dir, "o1")}, "nope"},
+		{"unlabelled id-val", []string{"choose", "-model", model, "-preset", "fashion-mnist", "-fit", fx.fit, "-id-val", fx.test, "-ood-val", fx.oodVal, "-out", filepath.Join(fx.dir, "o2")}, "no labels"},
+		{"wrong preset", []string{"choose", "-model", model, "-preset", "cifar10", "-fit", fx.fit, "-id-val", fx.idVal, "-ood-val", fx.oodVal}, "preprocessing gives 3x32x32"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, errOut := runCLI(t, c.args...)
+			if code == 0 || !strings.Contains(errOut, c.says) {
+				t.Errorf("exit %d, stderr does not say %q:\n%s%s", code, c.says, stdout, errOut)
+			}
+			if strings.Contains(errOut, "panic") {
+				t.Errorf("panicked:\n%s", errOut)
+			}
+		})
+	}
+}
