@@ -11,6 +11,9 @@
 //     Unleashing Mask code applies softmax twice (a bug that is not monotone in MSP); this
 //     package implements the plain definition.
 //   - MaxLogit is max_k z_k.
+//   - GEN is the negated generalized entropy of the softmax (Liu et al., CVPR 2023, as OpenOOD's
+//     GEN post-processor): -Σ p^γ (1-p)^γ over the M largest probabilities, γ = 0.1 and M = 100
+//     (all classes when K < M) by default.
 //   - Graph is a score that the model's graph computes itself, as a second output next to the
 //     logits (a float32 [N] tensor, e.g. "ood_score" of a feature detector that detect wrote
 //     into the graph: ViM, Mahalanobis, KNN). The Spec records the output's name and, as given,
@@ -36,11 +39,18 @@ const (
 	KindEnergy   Kind = "energy"
 	KindMSP      Kind = "msp"
 	KindMaxLogit Kind = "maxlogit"
+	KindGEN      Kind = "gen"
 	KindGraph    Kind = "graph" // read from a graph output (Spec.Output), not computed from the logits
 )
 
 // Kinds lists every score kind computed from the logits, in the order reports show them.
-var Kinds = []Kind{KindEnergy, KindMSP, KindMaxLogit}
+var Kinds = []Kind{KindEnergy, KindMSP, KindMaxLogit, KindGEN}
+
+// GEN's defaults, OpenOOD's (configs/postprocessors/gen.yml).
+const (
+	DefaultGENGamma = 0.1
+	DefaultGENTopM  = 100
+)
 
 // DefaultOutput is the graph output a graph score reads when Spec.Output is empty: the name
 // detect gives the score output of the detectors it writes.
@@ -69,6 +79,8 @@ type SampleFunc func(logits []float32, out float32) (float64, error)
 type Spec struct {
 	Kind        Kind            `json:"kind" yaml:"kind"`
 	Temperature float64         `json:"temperature,omitempty" yaml:"temperature,omitempty"` // energy only; 0 means 1
+	Gamma       float64         `json:"gamma,omitempty" yaml:"gamma,omitempty"`             // gen only; 0 means DefaultGENGamma
+	TopM        int             `json:"top_m,omitempty" yaml:"top_m,omitempty"`             // gen only: the M largest probabilities; 0 means DefaultGENTopM
 	Output      string          `json:"output,omitempty" yaml:"output,omitempty"`           // graph only: the model output holding the score, [N] float32
 	Name        string          `json:"name,omitempty" yaml:"name,omitempty"`               // the detector, e.g. "vim(dim=32)"
 	Detector    json.RawMessage `json:"detector,omitempty" yaml:"-"`                        // its method and fitted parameters (detect.Spec JSON)
@@ -86,7 +98,22 @@ func (s Spec) Equal(o Spec) bool {
 // SameScore reports whether s and o compute the same score (kind, temperature, output),
 // whatever detector they record.
 func (s Spec) SameScore(o Spec) bool {
-	return s.Kind == o.Kind && s.temperature() == o.temperature() && s.output() == o.output()
+	return s.Kind == o.Kind && s.temperature() == o.temperature() && s.output() == o.output() &&
+		s.gamma() == o.gamma() && s.topM() == o.topM()
+}
+
+func (s Spec) gamma() float64 {
+	if s.Kind == KindGEN && s.Gamma == 0 {
+		return DefaultGENGamma
+	}
+	return s.Gamma
+}
+
+func (s Spec) topM() int {
+	if s.Kind == KindGEN && s.TopM == 0 {
+		return DefaultGENTopM
+	}
+	return s.TopM
 }
 
 func compact(b json.RawMessage) []byte {
@@ -138,6 +165,9 @@ func (s Spec) Validate() error {
 	if s.Kind != KindGraph && s.Output != "" {
 		return fmt.Errorf("score: %s reads the logits and takes no graph output (got %q)", s.Kind, s.Output)
 	}
+	if s.Kind != KindGEN && (s.Gamma != 0 || s.TopM != 0) {
+		return fmt.Errorf("score: %s takes no gamma or top_m (got %v, %d)", s.Kind, s.Gamma, s.TopM)
+	}
 	if len(s.Detector) > 0 && !json.Valid(s.Detector) {
 		return fmt.Errorf("score: the detector record of %s is not JSON", s.Kind)
 	}
@@ -152,15 +182,23 @@ func (s Spec) Validate() error {
 			return fmt.Errorf("score: energy temperature %v must be a positive number", s.Temperature)
 		}
 		return nil
+	case KindGEN:
+		if s.Gamma < 0 || math.IsNaN(s.Gamma) || math.IsInf(s.Gamma, 0) || s.TopM < 0 {
+			return fmt.Errorf("score: gen gamma %v must be a positive number and top_m %d at least 1", s.Gamma, s.TopM)
+		}
+		if s.Temperature != 0 && s.Temperature != 1 {
+			return fmt.Errorf("score: gen takes no temperature (got %v)", s.Temperature)
+		}
+		return nil
 	case KindMSP, KindMaxLogit:
 		if s.Temperature != 0 && s.Temperature != 1 {
 			return fmt.Errorf("score: %s takes no temperature (got %v)", s.Kind, s.Temperature)
 		}
 		return nil
 	case "":
-		return errors.New("score: no score kind given (want energy, msp, maxlogit or graph)")
+		return errors.New("score: no score kind given (want energy, msp, maxlogit, gen or graph)")
 	default:
-		return fmt.Errorf("score: unknown score kind %q (want energy, msp, maxlogit or graph)", s.Kind)
+		return fmt.Errorf("score: unknown score kind %q (want energy, msp, maxlogit, gen or graph)", s.Kind)
 	}
 }
 
@@ -181,6 +219,9 @@ func (s Spec) Func() (Func, error) {
 		return func(z []float32) (float64, error) { return Energy(z, t) }, nil
 	case KindMSP:
 		return MSP, nil
+	case KindGEN:
+		g, m := s.gamma(), s.topM()
+		return func(z []float32) (float64, error) { return GEN(z, g, m) }, nil
 	default:
 		return MaxLogit, nil
 	}
@@ -223,6 +264,9 @@ func (s Spec) String() string {
 func (s Spec) kindString() string {
 	if s.Kind == KindGraph {
 		return fmt.Sprintf("graph(%s)", s.output())
+	}
+	if s.Kind == KindGEN {
+		return fmt.Sprintf("gen(gamma=%g,M=%d)", s.gamma(), s.topM())
 	}
 	if s.Kind == KindEnergy {
 		t := s.Temperature
@@ -285,6 +329,50 @@ func MSP(z []float32) (float64, error) {
 		sum += math.Exp(float64(v) - m)
 	}
 	return 1 / sum, nil
+}
+
+// GEN returns minus the generalized entropy Σ p^γ (1-p)^γ of the m largest softmax
+// probabilities p of z (all of them when m >= len(z)); higher means more ID.
+func GEN(z []float32, gamma float64, m int) (float64, error) {
+	if !(gamma > 0) || math.IsInf(gamma, 0) || m < 1 {
+		return 0, fmt.Errorf("score: gen gamma %v must be positive and M %d at least 1", gamma, m)
+	}
+	mx, err := maxFinite(z)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	for _, v := range z {
+		sum += math.Exp(float64(v) - mx)
+	}
+	var g float64
+	if m >= len(z) {
+		for _, v := range z {
+			p := math.Exp(float64(v)-mx) / sum
+			g += math.Pow(p, gamma) * math.Pow(1-p, gamma)
+		}
+		return -g, nil
+	}
+	// The m largest, walked down in (value, index) order without a copy (no allocation, so
+	// that the daemon's frame loop stays allocation-free): O(m·K), for the rare head with
+	// more than m classes.
+	prevV, prevI := math.Inf(1), -1
+	for range m {
+		bi := -1
+		for i, v := range z {
+			f := float64(v)
+			if f > prevV || (f == prevV && i <= prevI) {
+				continue // already taken
+			}
+			if bi < 0 || f > float64(z[bi]) {
+				bi = i
+			}
+		}
+		prevV, prevI = float64(z[bi]), bi
+		p := math.Exp(prevV-mx) / sum
+		g += math.Pow(p, gamma) * math.Pow(1-p, gamma)
+	}
+	return -g, nil
 }
 
 // MaxLogit returns the largest logit.

@@ -203,3 +203,53 @@ func TestGraphSpec(t *testing.T) {
 		}
 	}
 }
+
+// TestGEN: GEN against values computed independently (Python, sorted softmax, as OpenOOD's
+// generalized_entropy), over all classes and over the top M, ties included; no allocation.
+func TestGEN(t *testing.T) {
+	for _, c := range []struct {
+		z     []float32
+		gamma float64
+		m     int
+		want  float64
+	}{
+		{[]float32{1, 2, 3}, 0.1, 3, -2.4838428873799954},
+		{[]float32{1, 2, 3}, 0.1, 2, -1.7051939744495928},
+		{[]float32{0.5, 3, 3, -1}, 0.5, 2, -0.998856892811331},
+		{[]float32{5, 5, 5, 5}, 0.1, 100, -3.3834527702987143},
+	} {
+		got, err := GEN(c.z, c.gamma, c.m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("GEN(%v, %v, %d) = %.15g, want %.15g", c.z, c.gamma, c.m, got, c.want)
+		}
+	}
+	s := Spec{Kind: KindGEN}
+	if got := s.String(); got != "gen(gamma=0.1,M=100)" {
+		t.Errorf("String() = %q", got)
+	}
+	f, err := s.Func()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f([]float32{1, 2, 3}); math.Abs(v-(-2.4838428873799954)) > 1e-12 {
+		t.Errorf("default GEN = %v", v)
+	}
+	z := make([]float32, 1000)
+	for i := range z {
+		z[i] = float32(i % 37)
+	}
+	if a := testing.AllocsPerRun(10, func() { GEN(z, 0.1, 100) }); a != 0 {
+		t.Errorf("GEN with M < K allocates %v times", a)
+	}
+	if !s.SameScore(Spec{Kind: KindGEN, Gamma: 0.1, TopM: 100}) || s.SameScore(Spec{Kind: KindGEN, Gamma: 0.2}) {
+		t.Error("SameScore of gen specs is wrong")
+	}
+	for _, bad := range []Spec{{Kind: KindGEN, Gamma: -1}, {Kind: KindGEN, TopM: -1}, {Kind: KindMSP, Gamma: 0.1}, {Kind: KindGEN, Temperature: 3}} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v validates", bad)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.data, "data", "", "ID validation data (required)")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
 	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: MODEL.preprocess.json)")
-	fs.StringVar(&c.scoreKind, "score", "energy", "score: energy, msp, maxlogit, or graph (the model's score output, e.g. a detector written by 'oodguard choose')")
+	fs.StringVar(&c.scoreKind, "score", "energy", "score: energy, msp, maxlogit, gen, or graph (the model's score output, e.g. a detector written by 'oodguard choose')")
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T")
 	fs.Float64Var(&c.tpr, "tpr", 0.95, "target ID true-positive rate")
 	c.sub.register(fs, "the data", true)

@@ -48,7 +48,7 @@ func (c *chooseCommand) Usage(w io.Writer) {
 Measures post-hoc OOD detectors on your model and data and writes the chosen one, compiled into
 a copy of the ONNX graph, with its calibration, ready for 'oodguard bundle'.
 
-Candidates: the logit scores (energy, MSP, MaxLogit); ReAct, ASH-P/B/S, DICE and DICE + ReAct
+Candidates: the logit scores (energy, MSP, MaxLogit, GEN); ReAct, ASH-P/B/S, DICE and DICE + ReAct
 over OpenOOD's grid, fitted on -fit; ViM, Mahalanobis and KNN (a bank of at most -bank fit
 images); and each -extra model (e.g. an unleashed one) with energy. Each is scored on -id-val
 against -ood-val (one OOD family) and, for the report only, against every -test set.

@@ -120,7 +120,7 @@ func TestChoose(t *testing.T) {
 			chosen = i
 		}
 	}
-	if kinds["logits"] != 3 || kinds["shaping"] < 20 || kinds["feature"] < 4 {
+	if kinds["logits"] != 4 || kinds["shaping"] < 20 || kinds["feature"] < 4 {
 		t.Errorf("candidate kinds %v", kinds)
 	}
 	if sum.Candidates[0].Name != "energy(T=1)" {

@@ -70,7 +70,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.calib, "calibration", "", "calibration.json for this model")
 	fs.StringVar(&c.preset, "preset", "", "preprocessing preset: fashion-mnist or cifar10")
 	fs.StringVar(&c.specFile, "preprocess", "", "preprocessing spec JSON (default: from -calibration, else MODEL.preprocess.json)")
-	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated: energy, msp, maxlogit, graph (the model's score output; added when it has one), odin")
+	fs.StringVar(&c.scores, "scores", "energy,msp,maxlogit", "scores to evaluate, comma separated: energy, msp, maxlogit, gen, graph (the model's score output; added when it has one), odin")
 	fs.Float64Var(&c.odin.Temperature, "odin-temperature", odin.DefaultTemperature, "ODIN temperature T")
 	fs.Float64Var(&c.odin.Epsilon, "odin-epsilon", odin.DefaultEpsilon, "ODIN perturbation step in [0,1] pixel space")
 	fs.StringVar(&c.odinBackend, "odin-backend", "onnx", "GoMLX backend for ODIN: onnx (ONNX Runtime) or go")
