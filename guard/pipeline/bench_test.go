@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oodguard/oodguard/detect/detecttest"
 	"github.com/oodguard/oodguard/device"
 	"github.com/oodguard/oodguard/device/preprocess"
 	"github.com/oodguard/oodguard/device/source"
@@ -62,9 +63,16 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 		model string
 		spec  preprocess.Spec
 		chunk int
-	}{{"cnn28", preprocess.FashionMNIST(), 200}, {"resnet32", preprocess.CIFAR10(), 200}, {"resnet50", imagenet, 4}} {
+	}{{"cnn28", preprocess.FashionMNIST(), 200}, {"cnn28.knn", preprocess.FashionMNIST(), 200}, {"cnn28.vim", preprocess.FashionMNIST(), 200},
+		{"resnet32", preprocess.CIFAR10(), 200}, {"resnet50", imagenet, 4}} {
 		b.Run(m.model+"/threads1", func(b *testing.B) {
 			path := filepath.Join(root, "testdata/models", m.model+".onnx")
+			sc := score.Spec{Kind: score.KindEnergy}
+			if method, ok := strings.CutPrefix(m.model, "cnn28."); ok {
+				// A detector written into cnn28's graph, scored by its output (detecttest).
+				w := detecttest.Write(b, method)
+				path, sc = w.Path, w.Score
+			}
 			if m.model == "resnet50" {
 				// ImageNet size, random weights (testdata/make_resnet50.py, run by make bench).
 				path = filepath.Join(root, ".cache/models/resnet50.onnx")
@@ -82,7 +90,7 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer src.Close()
-			model, err := NewModel(clf, m.spec, score.Spec{Kind: score.KindEnergy}, -1e30, 5, "bench")
+			model, err := NewModel(clf, m.spec, sc, -1e30, 5, "bench")
 			if err != nil {
 				b.Fatal(err)
 			}
