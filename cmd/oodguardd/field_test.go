@@ -159,6 +159,7 @@ func TestSourceMissingAtStart(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("source online %v after the folder appeared (retry_max %v)", online, retryMax)
 	// One backoff period (retry_max) plus slack for a busy 2-core machine and the broker hop.
 	if online > retryMax+time.Second {
 		t.Errorf("source online %v after the folder appeared, want within %v (+1s slack)", online, retryMax)
