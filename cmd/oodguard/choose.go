@@ -165,6 +165,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		passes++
 		return fmt.Sprintf("fit pass %d/2 %s", passes, fitData.name())
 	}))
+	fitStart := time.Now()
 	fitted, err := detect.Fit(&m.Head, fitPass, detect.FitOptions{BankSize: c.bank, Seed: c.sub.seed, ReActPercentiles: grid.ReAct})
 	if err != nil {
 		return fmt.Errorf("fit on %s: %w", fitData.name(), err)
@@ -173,7 +174,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	for _, err := range skipped {
 		fmt.Fprintf(stderr, "skipped: %v\n", err)
 	}
-	fmt.Fprintf(stderr, "fitted on %d images of %s: %d detectors\n", fitted.Count, fitData.name(), len(dets))
+	fmt.Fprintf(stderr, "fitted on %d images of %s in %.1fs: %d detectors\n", fitted.Count, fitData.name(), time.Since(fitStart).Seconds(), len(dets))
 
 	// Features of every evaluation set, extracted once.
 	sets := append(dataList{c.oodVals[0]}, c.tests...)
@@ -451,6 +452,12 @@ func (c *chooseCommand) images(d dataArg, unlabeled bool, spec preprocess.Spec, 
 func (c *chooseCommand) features(ex *detect.Extractor, d dataArg, unlabeled bool, spec preprocess.Spec, batch int) ([]float32, []int, error) {
 	var feats []float32
 	var labels []int
+	start := time.Now()
+	defer func() {
+		if n := len(labels); n > 0 {
+			fmt.Fprintf(stderr, "features of %s: %d images in %.1fs\n", d.name(), n, time.Since(start).Seconds())
+		}
+	}()
 	err := ex.Pass(c.images(d, unlabeled, spec, c.sub, batch, func() string { return "features " + d.name() }))(func(f []float32, l []int) error {
 		feats = append(feats, f...)
 		labels = append(labels, l...)
