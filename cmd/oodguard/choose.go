@@ -50,12 +50,15 @@ a copy of the ONNX graph, with its calibration, ready for 'oodguard bundle'.
 
 Candidates: the logit scores (energy, MSP, MaxLogit, GEN); ReAct, ASH-P/B/S, DICE and DICE + ReAct
 over OpenOOD's grid, fitted on -fit; ViM, Mahalanobis and KNN (a bank of at most -bank fit
-images); and each -extra model (e.g. an unleashed one) with energy. Each is scored on -id-val
-against -ood-val (one OOD family) and, for the report only, against every -test set.
+images); and the same for each -extra model (e.g. an unleashed one: UMAP then ReAct is such a
+combination). Each is scored on -id-val against -ood-val (one OOD family) and, for the report
+only, against every -test set (with the same ID validation scores).
 
 Rule: the lowest validation FPR95 among the candidates whose ID validation accuracy is at most
--max-acc-drop points below the model's; plain energy is a candidate and wins ties, so the
-choice is never worse than energy on validation. The threshold is fitted on -id-val at -tpr.
+-max-acc-drop points below -model's; plain energy of -model is the first candidate and wins
+ties (so do earlier candidates over later ones), so the choice is never worse than energy on
+validation. Candidates are scored host-side in float64 on features ONNX Runtime extracted; the
+chosen model is then calibrated under ONNX Runtime as the device runs it. The threshold is fitted on -id-val at -tpr.
 
 Writes, in -out: model.onnx, calibration.json, candidates.json and candidates.csv (every
 candidate on validation and on each test set) and report/ (HTML with plots of energy and the
@@ -76,7 +79,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.idVal, "id-val", "", "ID validation data, labelled (required)")
 	fs.Var(&c.oodVals, "ood-val", "OOD validation data: one family (required, once)")
 	fs.Var(&c.tests, "test", "OOD test data, reported only (repeat for several sets)")
-	fs.Var(&c.extras, "extra", "another model of the same classifier to weigh with energy, e.g. an unleashed one (repeat)")
+	fs.Var(&c.extras, "extra", "another model of the same classifier, e.g. an unleashed one: its logit scores and detectors are candidates too (repeat)")
 	fs.IntVar(&c.fitLimit, "fit-limit", 10000, "fit on a seeded random subset of N images of -fit (0: all)")
 	c.sub.register(fs, "each validation and test set", true)
 	fs.IntVar(&c.bank, "bank", detect.DefaultBankSize, "KNN bank: at most N fit feature vectors")
@@ -129,121 +132,19 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	clf, err := ort.Open(c.model, opts)
-	if err != nil {
-		return err
-	}
-	shape := clf.Shape()
-	err = clf.CheckInput(spec.Channels, spec.Height, spec.Width)
-	clf.Close()
-	if err != nil {
-		return fmt.Errorf("preprocessing gives %dx%dx%d: %w", spec.Channels, spec.Height, spec.Width, err)
-	}
-	if shape.Score != "" {
-		return fmt.Errorf("model %s already has a score output %q: give choose the plain classifier", c.model, shape.Score)
-	}
-	m, err := detect.Load(c.model)
-	if err != nil {
-		return fmt.Errorf("model %s: %w", c.model, err)
-	}
-	batch := c.batch
-	if shape.Batch > 0 {
-		batch = shape.Batch
-	}
-	ex, err := m.NewExtractor(batch, opts)
-	if err != nil {
-		return fmt.Errorf("model %s: %w", c.model, err)
-	}
-	defer ex.Close()
 	start := time.Now()
-
-	// Fit: two streaming passes over a seeded random subset of the training data.
-	grid := detect.DefaultGrid()
-	fitSub := subset{limit: c.fitLimit, seed: c.sub.seed}
-	passes := 0
-	fitPass := ex.Pass(c.images(fitData, false, spec, fitSub, batch, func() string {
-		passes++
-		return fmt.Sprintf("fit pass %d/2 %s", passes, fitData.name())
-	}))
-	fitStart := time.Now()
-	fitted, err := detect.Fit(&m.Head, fitPass, detect.FitOptions{BankSize: c.bank, Seed: c.sub.seed, ReActPercentiles: grid.ReAct})
-	if err != nil {
-		return fmt.Errorf("fit on %s: %w", fitData.name(), err)
-	}
-	dets, skipped := detect.Candidates(m, fitted, grid)
-	for _, err := range skipped {
-		fmt.Fprintf(stderr, "skipped: %v\n", err)
-	}
-	fmt.Fprintf(stderr, "fitted on %d images of %s in %.1fs: %d detectors\n", fitted.Count, fitData.name(), time.Since(fitStart).Seconds(), len(dets))
-
-	// Features of every evaluation set, extracted once.
 	sets := append(dataList{c.oodVals[0]}, c.tests...)
-	idF, idY, err := c.features(ex, idData, false, spec, batch)
+	base, err := c.measureModel(c.model, "", spec, opts, fitData, idData, sets)
 	if err != nil {
 		return err
 	}
-	oodF := make([][]float32, len(sets))
-	for i, d := range sets {
-		if oodF[i], _, err = c.features(ex, d, true, spec, batch); err != nil {
-			return err
-		}
-	}
-	labelled := false
-	for _, y := range idY {
-		labelled = labelled || y >= 0
-	}
-	if !labelled {
-		return fmt.Errorf("-id-val %s has no labels: choose needs them to hold the accuracy", idData.name())
-	}
-
-	// Every candidate on every set.
-	K, D := m.Head.Classes, m.Head.Dim
-	baseAcc := accuracyOf(m.Head.LogitsOf(idF, len(idF)/D), idY, K)
-	var cands []*candidate
-	for _, kind := range score.Kinds {
-		sp := score.Spec{Kind: kind}
-		if kind == score.KindEnergy {
-			sp.Temperature = 1
-		}
-		f, err := sp.Func()
-		if err != nil {
-			return err
-		}
-		cd := &candidate{Name: sp.String(), Kind: "logits", Accuracy: baseAcc, spec: sp}
-		logitScores := func(feats []float32) ([]float64, error) { return hostLogitScores(m, feats, f) }
-		if err := cd.scoreAll(logitScores, idF, oodF); err != nil {
-			return err
-		}
-		cands = append(cands, cd)
-	}
-	for _, d := range dets {
-		rec, err := json.Marshal(d.Spec())
-		if err != nil {
-			return err
-		}
-		ds := d.Spec()
-		cd := &candidate{Name: d.Name(), Kind: "feature", Detector: &ds, Accuracy: baseAcc, det: d}
-		cd.spec = score.Spec{Kind: score.KindGraph, Output: detect.ScoreOutput, Name: d.Name(), Detector: rec}
-		if s, ok := d.(detect.Shaper); ok {
-			cd.Kind = "shaping"
-			cd.spec = score.Spec{Kind: score.KindEnergy, Temperature: 1, Name: d.Name(), Detector: rec}
-			z, err := s.Logits(idF, len(idF)/D)
-			if err != nil {
-				return fmt.Errorf("%s: %w", d.Name(), err)
-			}
-			cd.Accuracy = accuracyOf(z, idY, K)
-		}
-		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, oodF); err != nil {
-			return fmt.Errorf("%s: %w", d.Name(), err)
-		}
-		cands = append(cands, cd)
-	}
+	cands, baseAcc := base.cands, base.accuracy
 	for _, path := range c.extras {
-		cd, err := c.extraCandidate(ctx, path, spec, idData, sets)
+		ms, err := c.measureModel(path, filepath.Base(path)+": ", spec, opts, fitData, idData, sets)
 		if err != nil {
 			return err
 		}
-		cands = append(cands, cd)
+		cands = append(cands, ms.cands...)
 	}
 
 	// The rule.
@@ -259,7 +160,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	modelOut := filepath.Join(c.out, "model.onnx")
-	if err := c.writeModel(m, best, modelOut); err != nil {
+	if err := writeChosenModel(best, modelOut); err != nil {
 		return err
 	}
 	cal, err := c.calibrate(ctx, modelOut, best.spec, spec, idData)
@@ -271,8 +172,8 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	}
 	sum := &chooseSummary{
 		Model: c.model, Rule: fmt.Sprintf("lowest FPR95 on %s among candidates within %g points of the model's ID validation accuracy; energy wins ties", sets[0].name(), c.maxAccDrop),
-		MaxAccDrop: c.maxAccDrop, Accuracy: baseAcc, Fit: calibrate.DataRef{Role: "fit", Name: fitData.name(), Count: int(fitted.Count)},
-		IDVal: calibrate.DataRef{Role: "id-validation", Name: idData.name(), Count: len(idY)}, Chosen: best.Name,
+		MaxAccDrop: c.maxAccDrop, Accuracy: baseAcc, Fit: calibrate.DataRef{Role: "fit", Name: fitData.name(), Count: base.fitCount},
+		IDVal: calibrate.DataRef{Role: "id-validation", Name: idData.name(), Count: base.idCount}, Chosen: best.Name,
 		Threshold: cal.Threshold, Candidates: cands,
 	}
 	for i, d := range sets {
@@ -280,7 +181,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		if i > 0 {
 			role = "ood-test"
 		}
-		sum.OOD = append(sum.OOD, calibrate.DataRef{Role: role, Name: d.name(), Count: len(oodF[i]) / D})
+		sum.OOD = append(sum.OOD, calibrate.DataRef{Role: role, Name: d.name(), Count: base.oodCounts[i]})
 	}
 	if err := c.writeSummary(sum); err != nil {
 		return err
@@ -292,19 +193,144 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	return nil
 }
 
+// measured is one model's candidates and what they were measured on.
+type measured struct {
+	cands     []*candidate
+	accuracy  float64 // the model's top-1 on the ID validation data
+	fitCount  int
+	idCount   int
+	oodCounts []int
+}
+
+// measureModel fits the default grid on path's features of the fit data and measures every
+// candidate of it (its logit scores, shaping and feature detectors) on the ID validation data
+// against each OOD set; label prefixes the candidates' names (an -extra model's file name).
+func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, opts ort.Options, fitData, idData dataArg, sets dataList) (*measured, error) {
+	clf, err := ort.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	shape := clf.Shape()
+	err = clf.CheckInput(spec.Channels, spec.Height, spec.Width)
+	clf.Close()
+	if err != nil {
+		return nil, fmt.Errorf("preprocessing gives %dx%dx%d: %w", spec.Channels, spec.Height, spec.Width, err)
+	}
+	if shape.Score != "" {
+		return nil, fmt.Errorf("model %s already has a score output %q: give choose plain classifiers", path, shape.Score)
+	}
+	m, err := detect.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	batch := c.batch
+	if shape.Batch > 0 {
+		batch = shape.Batch
+	}
+	ex, err := m.NewExtractor(batch, opts)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	defer ex.Close()
+
+	// Fit: two streaming passes over a seeded random subset of the training data.
+	grid := detect.DefaultGrid()
+	fitSub := subset{limit: c.fitLimit, seed: c.sub.seed}
+	passes := 0
+	fitPass := ex.Pass(c.images(fitData, false, spec, fitSub, batch, func() string {
+		passes++
+		return fmt.Sprintf("%sfit pass %d/2 %s", label, passes, fitData.name())
+	}))
+	fitStart := time.Now()
+	fitted, err := detect.Fit(&m.Head, fitPass, detect.FitOptions{BankSize: c.bank, Seed: c.sub.seed, ReActPercentiles: grid.ReAct})
+	if err != nil {
+		return nil, fmt.Errorf("%sfit on %s: %w", label, fitData.name(), err)
+	}
+	dets, skipped := detect.Candidates(m, fitted, grid)
+	for _, err := range skipped {
+		fmt.Fprintf(stderr, "%sskipped: %v\n", label, err)
+	}
+	fmt.Fprintf(stderr, "%sfitted on %d images of %s in %.1fs: %d detectors\n", label, fitted.Count, fitData.name(), time.Since(fitStart).Seconds(), len(dets))
+
+	// Features of every evaluation set, extracted once.
+	idF, idY, err := c.features(ex, idData, false, spec, batch)
+	if err != nil {
+		return nil, err
+	}
+	labelled := false
+	for _, y := range idY {
+		labelled = labelled || y >= 0
+	}
+	if !labelled {
+		return nil, fmt.Errorf("-id-val %s has no labels: choose needs them to hold the accuracy", idData.name())
+	}
+	K, D := m.Head.Classes, m.Head.Dim
+	ms := &measured{fitCount: int(fitted.Count), idCount: len(idY)}
+	oodF := make([][]float32, len(sets))
+	for i, d := range sets {
+		if oodF[i], _, err = c.features(ex, d, true, spec, batch); err != nil {
+			return nil, err
+		}
+		ms.oodCounts = append(ms.oodCounts, len(oodF[i])/D)
+	}
+
+	// Every candidate on every set.
+	ms.accuracy = accuracyOf(m.Head.LogitsOf(idF, len(idF)/D), idY, K)
+	for _, kind := range score.Kinds {
+		sp := score.Spec{Kind: kind}
+		if kind == score.KindEnergy {
+			sp.Temperature = 1
+		}
+		f, err := sp.Func()
+		if err != nil {
+			return nil, err
+		}
+		cd := &candidate{Name: label + sp.String(), Kind: "logits", Model: path, Accuracy: ms.accuracy, spec: sp}
+		logitScores := func(feats []float32) ([]float64, error) { return hostLogitScores(m, feats, f) }
+		if err := cd.scoreAll(logitScores, idF, oodF); err != nil {
+			return nil, err
+		}
+		ms.cands = append(ms.cands, cd)
+	}
+	for _, d := range dets {
+		rec, err := json.Marshal(d.Spec())
+		if err != nil {
+			return nil, err
+		}
+		ds := d.Spec()
+		cd := &candidate{Name: label + d.Name(), Kind: "feature", Detector: &ds, Model: path, Accuracy: ms.accuracy, det: d, base: m}
+		cd.spec = score.Spec{Kind: score.KindGraph, Output: detect.ScoreOutput, Name: d.Name(), Detector: rec}
+		if s, ok := d.(detect.Shaper); ok {
+			cd.Kind = "shaping"
+			cd.spec = score.Spec{Kind: score.KindEnergy, Temperature: 1, Name: d.Name(), Detector: rec}
+			z, err := s.Logits(idF, len(idF)/D)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", cd.Name, err)
+			}
+			cd.Accuracy = accuracyOf(z, idY, K)
+		}
+		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, oodF); err != nil {
+			return nil, fmt.Errorf("%s: %w", cd.Name, err)
+		}
+		ms.cands = append(ms.cands, cd)
+	}
+	return ms, nil
+}
+
 // candidate is one detector (or score, or extra model) and its measurements.
 type candidate struct {
 	Name     string       `json:"name"`
-	Kind     string       `json:"kind"` // logits, shaping, feature, model
+	Kind     string       `json:"kind"` // logits, shaping or feature
 	Detector *detect.Spec `json:"detector,omitempty"`
-	Model    string       `json:"model,omitempty"` // an -extra model
-	Accuracy float64      `json:"id_accuracy"`     // top-1 on the ID validation data
-	Eligible bool         `json:"eligible"`        // within -max-acc-drop of the model's accuracy
+	Model    string       `json:"model"`       // the model it runs on: -model or an -extra one
+	Accuracy float64      `json:"id_accuracy"` // top-1 on the ID validation data
+	Eligible bool         `json:"eligible"`    // within -max-acc-drop of the model's accuracy
 	Chosen   bool         `json:"chosen,omitempty"`
 	Sets     []candSet    `json:"sets"` // validation first, then each test set
 
 	spec score.Spec
 	det  detect.Detector
+	base *detect.Model // the model det was fitted on
 	id   []float64
 	ood  [][]float64
 }
@@ -469,46 +495,15 @@ func (c *chooseCommand) features(ex *detect.Extractor, d dataArg, unlabeled bool
 	return feats, labels, nil
 }
 
-// extraCandidate scores another model with energy on the same subsets.
-func (c *chooseCommand) extraCandidate(ctx context.Context, path string, spec preprocess.Spec, idData dataArg, sets dataList) (*candidate, error) {
-	clf, pool, closePool, err := c.ort.openPool(path, nil, "", c.batch)
-	if err != nil {
-		return nil, err
-	}
-	defer closePool()
-	if clf.Shape().Score != "" {
-		return nil, fmt.Errorf("-extra %s has a score output %q: give plain classifiers", path, clf.Shape().Score)
-	}
-	sp := score.Spec{Kind: score.KindEnergy, Temperature: 1}
-	bopts := batchscore.Options{Batch: c.batch, Scores: []score.Spec{sp}}
-	idRes, err := scoreData(ctx, pool, spec, idData, false, c.sub, bopts)
-	if err != nil {
-		return nil, err
-	}
-	acc, _ := idRes.Accuracy()
-	cd := &candidate{Name: "energy of " + filepath.Base(path), Kind: "model", Model: path, Accuracy: acc, spec: sp, id: idRes.Scores[0]}
-	for _, d := range sets {
-		res, err := scoreData(ctx, pool, spec, d, true, c.sub, bopts)
-		if err != nil {
-			return nil, err
-		}
-		cd.ood = append(cd.ood, res.Scores[0])
-	}
-	return cd, cd.measure(nil)
-}
-
-// writeModel writes the chosen candidate's model: the detector written into the graph, or the
-// model (or extra model) itself for a logit score.
-func (c *chooseCommand) writeModel(m *detect.Model, best *candidate, path string) error {
+// writeChosenModel writes the chosen candidate's model: its detector written into a copy of
+// the graph it was fitted on, or, for a logit score, that model itself.
+func writeChosenModel(best *candidate, path string) error {
 	var data []byte
 	var err error
-	switch {
-	case best.det != nil:
-		data, err = m.Write(best.det)
-	case best.Model != "":
+	if best.det != nil {
+		data, err = best.base.Write(best.det)
+	} else {
 		data, err = os.ReadFile(best.Model)
-	default:
-		data, err = os.ReadFile(c.model)
 	}
 	if err != nil {
 		return fmt.Errorf("write the chosen model %s: %w", best.Name, err)

@@ -73,8 +73,18 @@ func TestChoose(t *testing.T) {
 	fx := newChooseFixture(t)
 	out := filepath.Join(fx.dir, "chosen")
 	pre := fixture(t, "cnn28.preprocess.json")
+	// An -extra model that is a copy of the model: every candidate of it ties with the model's
+	// own, and loses the tie.
+	model, err := os.ReadFile(fixture(t, "cnn28.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := filepath.Join(fx.dir, "copy.onnx")
+	if err := os.WriteFile(extra, model, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	code, stdout, errOut := runCLI(t, "choose", "-model", fixture(t, "cnn28.onnx"), "-preprocess", pre, "-fit", fx.fit,
-		"-id-val", fx.idVal, "-ood-val", fx.oodVal, "-test", fx.test, "-threads", "1", "-out", out)
+		"-id-val", fx.idVal, "-ood-val", fx.oodVal, "-test", fx.test, "-extra", extra, "-threads", "1", "-out", out)
 	if code != 0 {
 		t.Fatalf("choose: exit %d\n%s\n%s", code, stdout, errOut)
 	}
@@ -120,8 +130,15 @@ func TestChoose(t *testing.T) {
 			chosen = i
 		}
 	}
-	if kinds["logits"] != 4 || kinds["shaping"] < 20 || kinds["feature"] < 4 {
-		t.Errorf("candidate kinds %v", kinds)
+	if kinds["logits"] != 8 || kinds["shaping"] < 40 || kinds["feature"] < 8 {
+		t.Errorf("candidate kinds %v (the model's and the copy's)", kinds)
+	}
+	half := len(sum.Candidates) / 2
+	for i, c := range sum.Candidates[:half] {
+		e := sum.Candidates[half+i]
+		if e.Name != "copy.onnx: "+c.Name || e.Sets[0].Metrics != c.Sets[0].Metrics || e.Chosen {
+			t.Errorf("the copy's %s (%+v, chosen %v) differs from the model's %s (%+v)", e.Name, e.Sets[0].Metrics, e.Chosen, c.Name, c.Sets[0].Metrics)
+		}
 	}
 	if sum.Candidates[0].Name != "energy(T=1)" {
 		t.Fatalf("first candidate %s, want energy", sum.Candidates[0].Name)
