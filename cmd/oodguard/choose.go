@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/oodguard/oodguard/calibrate"
@@ -619,7 +620,7 @@ func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out str
 		if i > 0 {
 			role = "test"
 		}
-		fmt.Fprintf(w, " | %-22s", fmt.Sprintf("%s %s FPR/AUROC", role, shortName(o.Name)))
+		fmt.Fprintf(w, " | %-24s", fmt.Sprintf("%s %s FPR/AUROC", role, shortName(o.Name)))
 	}
 	fmt.Fprintln(w)
 	for _, cd := range s.Candidates {
@@ -629,7 +630,7 @@ func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out str
 		}
 		fmt.Fprintf(w, "%s%-27s %7.2f %5v", mark, cd.Name, 100*cd.Accuracy, cd.Eligible)
 		for _, set := range cd.Sets {
-			fmt.Fprintf(w, " | %8.2f / %-11.2f", 100*set.Metrics.FPR95, 100*set.Metrics.AUROC)
+			fmt.Fprintf(w, " | %8.2f / %-13.2f", 100*set.Metrics.FPR95, 100*set.Metrics.AUROC)
 		}
 		fmt.Fprintln(w)
 	}
@@ -643,9 +644,13 @@ func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out str
 		filepath.Join(out, "model.onnx"), filepath.Join(out, "calibration.json"), out)
 }
 
+// shortName is a dataset's folder, the family: "mnist" of "mnist/t10k-images-idx3-ubyte.gz".
 func shortName(s string) string {
-	if len(s) > 12 {
-		return s[len(s)-12:]
+	if i := strings.IndexByte(s, '/'); i > 0 {
+		s = s[:i]
+	}
+	if len(s) > 14 {
+		s = s[:14]
 	}
 	return s
 }
