@@ -170,6 +170,31 @@ func (b *builder) node(n *onnx.NodeProto) {
 	if b.fold() {
 		return
 	}
+	b.op(n)
+	for _, o := range n.GetOutput() {
+		if v, ok := b.env[o]; ok && o != "" && !sizeWithin(v.Shape().Dimensions, maxTensorSize) {
+			b.fail("output %s is too large", v.Shape())
+		}
+	}
+}
+
+// maxTensorSize bounds the values of any tensor the graph computes (8 GiB of float32), so that a
+// corrupt file's absurd pads or shapes fail at once instead of at allocation.
+const maxTensorSize = 1 << 31
+
+// sizeWithin reports whether the product of dims is at most limit, without overflowing.
+func sizeWithin(dims []int, limit int) bool {
+	n := 1
+	for _, d := range dims {
+		if d < 0 || (d > 0 && n > limit/d) {
+			return false
+		}
+		n *= d
+	}
+	return n <= limit
+}
+
+func (b *builder) op(n *onnx.NodeProto) {
 	switch n.GetOpType() {
 	case "Constant":
 		// Already in m.consts.
@@ -404,6 +429,15 @@ func (b *builder) conv() *Node {
 		b.fail("strides %v / dilations %v: want %d values", strides, dilations, k)
 	}
 	pads := b.spatialPads(x.Shape().Dimensions[2:], kernel, strides, dilations)
+	for i := range k {
+		span := x.Shape().Dimensions[i+2] + pads[i][0] + pads[i][1]
+		if strides[i] < 1 || dilations[i] < 1 || (kernel[i]-1)*dilations[i]+1 > span {
+			b.fail("kernel %v, strides %v, dilations %v and pads %v do not fit an input of %v", kernel, strides, dilations, pads, x.Shape().Dimensions[2:])
+		}
+		// A stride past the padded input gives one output whatever its size: use the smallest
+		// such one (the gradients' work grows with the stride).
+		strides[i] = min(strides[i], span)
+	}
 	w, pads = oddKernel(w, kernel, dilations, pads)
 	strided := !equalInts(strides, onesInts(k))
 	var y *Node
@@ -564,6 +598,14 @@ func (b *builder) pool(isMax bool) *Node {
 	}
 	inDims := x.Shape().Dimensions[2:]
 	pads := b.spatialPads(inDims, kernel, strides, onesInts(k))
+	if len(strides) != k {
+		b.fail("strides %v for %d spatial axes", strides, k)
+	}
+	for i := range k {
+		if strides[i] < 1 || kernel[i] < 1 || kernel[i] > inDims[i]+pads[i][0]+pads[i][1] || pads[i][0] >= kernel[i] || pads[i][1] >= kernel[i] {
+			b.fail("kernel %v, strides %v and pads %v do not fit an input of %v", kernel, strides, pads, inDims)
+		}
+	}
 	if attrInt(n, "ceil_mode", 0) != 0 {
 		for i := range pads {
 			span := inDims[i] + pads[i][0] + pads[i][1] - kernel[i]
@@ -597,7 +639,7 @@ func (b *builder) pool(isMax bool) *Node {
 		padded = Pad(x, fill, cfg...)
 	}
 	if isMax {
-		if b.opts.ExplicitMaxPoolGradients && k == 2 && !anyPad && equalInts(kernel, strides) {
+		if b.opts.ExplicitMaxPoolGradients && k == 2 && !anyPad && equalInts(kernel, strides) && inDims[1] <= maxExplicitWidth {
 			y, zero := maxPoolExplicit(x, kernel[0], kernel[1])
 			b.zeros = append(b.zeros, zero)
 			return y
@@ -626,6 +668,9 @@ func (b *builder) pool(isMax bool) *Node {
 	}
 	// count_include_pad=0: divide by the number of input values under each window.
 	outDims := sum.Shape().Dimensions[2:]
+	if !sizeWithin(sum.Shape().Dimensions[2:], 1<<24) {
+		b.fail("output %s is too large for count_include_pad=0", sum.Shape())
+	}
 	counts := make([]float32, 1)
 	counts[0] = 1
 	for i := range k {

@@ -34,12 +34,22 @@ import (
 // identity, made last, is reached before the kernel's and the input's, which use what it
 // recorded.
 
+// maxExplicitWidth is the widest input the explicit gradients take: they interleave columns by
+// products with 0/1 matrices of about width² / stride values.
+const maxExplicitWidth = 4096
+
 // explicitConvFits reports whether convExplicit handles a convolution: 2-D, no dilation,
 // non-negative pads with start pads smaller than the kernel, and no more end padding than a
-// stride-1 transposed convolution would crop (the cases TestExplicitConvGradients covers).
+// stride-1 transposed convolution would crop (the cases TestExplicitConvGradients covers),
+// strides up to 4 and inputs up to maxExplicitWidth wide.
 // Others keep GoMLX's gradients, subsampled when strided.
 func explicitConvFits(xDims, kernel, strides, dilations []int, pads [][2]int) bool {
 	if len(kernel) != 2 || !equalInts(dilations, onesInts(2)) {
+		return false
+	}
+	// The input gradient takes stride² phases, each with a 0/1 matrix as wide as the input:
+	// past stride 4 (no common classifier has one) the subsampled path is the better deal.
+	if strides[0] > 4 || strides[1] > 4 || xDims[1] > maxExplicitWidth {
 		return false
 	}
 	for i := range 2 {
@@ -368,6 +378,7 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int, grou
 	zero := ScalarZero(g, dy.DType())
 	rowsM := rowPh[0].count // the most positions of any row residue
 	var rows []*Node        // per row residue: [N, C, rowsM, W]
+	sels := map[int]*Node{} // per column residue, the 0/1 matrix that spreads its columns
 	for _, rp := range rowPh {
 		var row *Node
 		for _, cp := range colPh {
@@ -387,12 +398,15 @@ func stridedInputGradient(dy, w *Node, xDims, strides []int, pads [][2]int, grou
 				ChannelGroupCount(groups).Done()
 			// Columns m of this phase go to s*m + r': a product with a 0/1 matrix.
 			if sw > 1 {
-				sel := make([]float32, cp.count*wd)
-				for m := range cp.count {
-					sel[m*wd+sw*m+cp.r] = 1
+				if sels[cp.r] == nil {
+					sel := make([]float32, cp.count*wd)
+					for m := range cp.count {
+						sel[m*wd+sw*m+cp.r] = 1
+					}
+					sels[cp.r] = ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(sel, cp.count, wd)), dy.DType())
 				}
 				ph = Reshape(ph, n*c*rp.count, cp.count)
-				ph = MatMul(ph, ConvertDType(Const(g, tensors.FromFlatDataAndDimensions(sel, cp.count, wd)), ph.DType()))
+				ph = MatMul(ph, sels[cp.r])
 				ph = Reshape(ph, n, c, rp.count, wd)
 			}
 			if row == nil {

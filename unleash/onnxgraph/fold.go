@@ -214,8 +214,13 @@ func (b *builder) foldConcat(ins []*constant, axis int) *constant {
 	dims := append([]int{}, ins[0].dims...)
 	dims[axis] = 0
 	for _, c := range ins {
-		if len(c.dims) != r {
-			b.fail("concatenating ranks %d and %d", r, len(c.dims))
+		if c == nil || len(c.dims) != r {
+			b.fail("concatenating known integer tensors of different ranks")
+		}
+		for i, d := range c.dims {
+			if i != axis && d != ins[0].dims[i] {
+				b.fail("concatenating dimensions %v and %v on axis %d", ins[0].dims, c.dims, axis)
+			}
 		}
 		dims[axis] += c.dims[axis]
 	}

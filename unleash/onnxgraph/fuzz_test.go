@@ -7,7 +7,8 @@ import (
 
 // FuzzParse feeds arbitrary bytes, starting from the small test models, to Parse: a model or an
 // error, never a panic (`oodguard unleash` and `train` take models from users); a parsed model,
-// its maskable weights replaced, must write back to bytes that parse again.
+// its maskable weights replaced, must write back to bytes that parse again, and Check (which
+// builds the unleash and ODIN graphs) must return, not panic.
 func FuzzParse(f *testing.F) {
 	for _, name := range []string{"odintiny", "opszoo", "poolzoo", "tinybn", "odineven"} {
 		b, err := os.ReadFile("../../testdata/unleash/" + name + ".onnx")
@@ -16,6 +17,13 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// A zoo model with a folded shape subgraph, Split-free channel shuffles and grouped
+	// convolutions.
+	b, err := os.ReadFile("../../testdata/zoo/shufflenetv2.op17.onnx")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {
@@ -38,6 +46,7 @@ func FuzzParse(f *testing.F) {
 		if _, err := Parse(out); err != nil {
 			t.Fatalf("written model does not parse: %v", err)
 		}
+		_ = m.Check()
 	})
 }
 

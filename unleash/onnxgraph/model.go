@@ -325,6 +325,11 @@ func (m *Model) setInput(in *onnx.ValueInfoProto) error {
 		}
 		chw[i] = int(d.GetDimValue())
 	}
+	// A bound far above any camera classifier's, so that a corrupt file cannot make the graph
+	// builders allocate per-pixel tables of absurd sizes.
+	if chw[0] > 1<<12 || chw[1] > 1<<12 || chw[2] > 1<<12 || chw[0]*chw[1]*chw[2] > 1<<26 {
+		return fmt.Errorf("input %q: %dx%dx%d is too large an image", m.Input, chw[0], chw[1], chw[2])
+	}
 	m.Channels, m.Height, m.Width = chw[0], chw[1], chw[2]
 	return nil
 }
