@@ -247,7 +247,7 @@ func TestARM64(t *testing.T) {
 			t.Fatal(err)
 		}
 		out = run(t, "oodguardd -check-config on the example configuration",
-			tc.arm64(ctx, tmp, []string{"OODGUARDD_CONFIG="}, daemon, "-check-config", "-config", example))
+			tc.arm64(ctx, tmp, []string{"OODGUARDD_CONFIG=", ort.EnvLibrary + "="}, daemon, "-check-config", "-config", example))
 		if !strings.Contains(out, "is valid") {
 			t.Errorf("oodguardd -check-config: %s", out)
 		}
