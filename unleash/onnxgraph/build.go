@@ -72,6 +72,11 @@ func (m *Model) BuildWith(x *Node, values map[string]*Node, opts Options) (logit
 	if x.Rank() != 4 || x.Shape().Dimensions[1] != m.Channels || x.Shape().Dimensions[2] != m.Height || x.Shape().Dimensions[3] != m.Width {
 		panicf("onnxgraph: input is %s, model takes [N,%d,%d,%d]", x.Shape(), m.Channels, m.Height, m.Width)
 	}
+	if n := x.Shape().Dimensions[0]; m.Batch > 0 && n != m.Batch {
+		panicf("onnxgraph: the model's input %q has a fixed batch size of %d, not %d: use batches of %d (-batch %d), "+
+			"or export the model with a dynamic batch axis (torch.onnx.export(..., dynamic_axes={%q: {0: \"N\"}, ...}))",
+			m.Input, m.Batch, n, m.Batch, m.Batch, m.Input)
+	}
 	for _, n := range m.nodes {
 		b.node(n)
 	}

@@ -94,6 +94,9 @@ type Model struct {
 	Input string
 	// Channels, Height and Width are the image size the model takes.
 	Channels, Height, Width int
+	// Batch is the input's batch size when the file fixes it (a model exported without a dynamic
+	// batch axis), 0 when it is dynamic. Build refuses other batch sizes.
+	Batch int
 	// Output is the name of the logits output, [N,K].
 	Output string
 	// Classes is K when the file states it (0 when the output's second axis is symbolic).
@@ -331,6 +334,9 @@ func (m *Model) setInput(in *onnx.ValueInfoProto) error {
 		return fmt.Errorf("input %q: %dx%dx%d is too large an image", m.Input, chw[0], chw[1], chw[2])
 	}
 	m.Channels, m.Height, m.Width = chw[0], chw[1], chw[2]
+	if b := dims[0].GetDimValue(); b > 0 {
+		m.Batch = int(b)
+	}
 	return nil
 }
 

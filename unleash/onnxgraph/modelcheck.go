@@ -25,11 +25,15 @@ func (m *Model) Check() error {
 		return fmt.Errorf("onnxgraph: %w", err)
 	}
 	defer be.Finalize()
+	batch := 2
+	if m.Batch > 0 {
+		batch = m.Batch
+	}
 	for _, mode := range []Mode{Training, Inference} {
 		err := exceptions.TryCatch[error](func() {
 			g := NewGraph(be, "check")
 			defer g.Finalize()
-			x := Parameter(g, "x", shapes.Make(dtypes.Float32, 2, m.Channels, m.Height, m.Width))
+			x := Parameter(g, "x", shapes.Make(dtypes.Float32, batch, m.Channels, m.Height, m.Width))
 			values := map[string]*Node{}
 			var wrt []*Node
 			for _, p := range m.Params {
@@ -48,6 +52,9 @@ func (m *Model) Check() error {
 			}
 		})
 		if err != nil {
+			if m.Batch > 0 {
+				return fmt.Errorf("%w (the model's batch size is fixed at %d: export it with a dynamic batch axis)", err, m.Batch)
+			}
 			return err
 		}
 	}

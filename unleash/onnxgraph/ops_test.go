@@ -3,6 +3,7 @@ package onnxgraph_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	onnx "github.com/gomlx/compute-onnx/support/protos"
@@ -21,7 +22,8 @@ type opModel struct {
 	k        int64
 	nodes    []*onnx.NodeProto
 	inits    []*onnx.TensorProto
-	positive bool // feed |x| + 0.5 (Sqrt, fractional Pow)
+	positive bool  // feed |x| + 0.5 (Sqrt, fractional Pow)
+	batch    int64 // a fixed batch size; 0: dynamic ("N")
 }
 
 func node(op string, in, out []string, attrs ...*onnx.AttributeProto) *onnx.NodeProto {
@@ -81,10 +83,14 @@ func (c opModel) marshal(t *testing.T) []byte {
 		return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeProto_TensorType{TensorType: &onnx.TypeProto_Tensor{
 			ElemType: int32(onnx.TensorProto_FLOAT), Shape: &onnx.TensorShapeProto{Dim: ds}}}}}
 	}
+	batch := int64(-1)
+	if c.batch > 0 {
+		batch = c.batch
+	}
 	mp := &onnx.ModelProto{IrVersion: 8, OpsetImport: []*onnx.OperatorSetIdProto{{Version: c.opset}}, Graph: &onnx.GraphProto{
 		Name: c.name, Node: c.nodes, Initializer: c.inits,
-		Input:  []*onnx.ValueInfoProto{vi("x", -1, c.chw[0], c.chw[1], c.chw[2])},
-		Output: []*onnx.ValueInfoProto{vi("y", -1, c.k)},
+		Input:  []*onnx.ValueInfoProto{vi("x", batch, c.chw[0], c.chw[1], c.chw[2])},
+		Output: []*onnx.ValueInfoProto{vi("y", batch, c.k)},
 	}}
 	data, err := proto.Marshal(mp)
 	if err != nil {
@@ -228,5 +234,41 @@ func TestOpsMatchORT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFixedBatch checks a model whose input fixes the batch size at 1: it builds and matches ONNX
+// Runtime at batch 1, and any other batch is refused with an error that says what to do.
+func TestFixedBatch(t *testing.T) {
+	c := opModel{name: "fixed", opset: 13, chw: [3]int64{3, 6, 4}, k: 3, batch: 1,
+		nodes: append([]*onnx.NodeProto{node("Relu", []string{"x"}, []string{"h"})}, gapFlatten("h")...)}
+	data := c.marshal(t)
+	m, err := onnxgraph.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Batch != 1 {
+		t.Fatalf("Batch %d, want 1", m.Batch)
+	}
+	b := backend(t)
+	x := randomInput(1, 3*6*4, 3)
+	if e := maxRelErr(gomlxLogits(t, b, m, x, 1), ortLogits(t, data, x, 1)); e > 1e-6 {
+		t.Errorf("batch 1: logits differ from ONNX Runtime's by %.3g", e)
+	}
+	exec, err := graph.NewExec(b, func(x *graph.Node) *graph.Node {
+		y, _ := m.Build(x, nil, onnxgraph.Inference)
+		return y
+	})
+	if err == nil {
+		_, err = exec.Call(tensors.FromFlatDataAndDimensions(randomInput(2, 3*6*4, 3), 2, 3, 6, 4))
+		exec.Finalize()
+	}
+	if err == nil || !strings.Contains(err.Error(), "fixed batch size of 1") || !strings.Contains(err.Error(), "-batch 1") {
+		t.Errorf("batch 2: error %v, want one about the fixed batch size and -batch 1", err)
+	}
+	// Check builds at the fixed batch: training-mode BatchNorm would need more than one image,
+	// but this model has none.
+	if err := m.Check(); err != nil {
+		t.Errorf("Check: %v", err)
 	}
 }
