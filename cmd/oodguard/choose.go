@@ -41,6 +41,7 @@ type chooseCommand struct {
 	tpr                float64
 	batch              int
 	out                string
+	ctx                context.Context // stops the passes over the data
 }
 
 func (c *chooseCommand) Usage(w io.Writer) {
@@ -59,7 +60,7 @@ Rule: the lowest validation FPR95 among the candidates whose ID validation accur
 -max-acc-drop points below -model's; plain energy of -model is the first candidate and wins
 ties (so do earlier candidates over later ones), so the choice is never worse than energy on
 validation. Candidates are scored host-side in float64 on features ONNX Runtime extracted; the
-chosen model is then calibrated under ONNX Runtime as the device runs it. The threshold is fitted on -id-val at -tpr.
+chosen model is then calibrated on -id-val at -tpr under ONNX Runtime, as the device runs it.
 
 Writes, in -out: model.onnx, calibration.json, candidates.json and candidates.csv (every
 candidate on validation and on each test set) and report/ (HTML with plots of energy and the
@@ -70,6 +71,7 @@ Flags:
 }
 
 func (c *chooseCommand) Run(ctx context.Context, args []string) error {
+	c.ctx = ctx
 	fs := newFlagSet("choose", c)
 	c.ort.register(fs)
 	c.ort.workers = 1
@@ -294,6 +296,9 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 		ms.cands = append(ms.cands, cd)
 	}
 	for _, d := range dets {
+		if err := c.ctx.Err(); err != nil {
+			return nil, err
+		}
 		rec, err := json.Marshal(d.Spec())
 		if err != nil {
 			return nil, err
@@ -441,6 +446,9 @@ func (c *chooseCommand) images(d dataArg, unlabeled bool, spec preprocess.Spec, 
 		defer bar.Finish()
 		n, done := 0, 0
 		for {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
 			smp, err := r.Next()
 			if errors.Is(err, io.EOF) {
 				break
