@@ -15,6 +15,13 @@
 //     convolution + BN projection on every shortcut whose shape changes, global average pool,
 //     fully connected. Blocks (1,1,1) at w = 8 is testdata's resnet32.onnx; (3,3,3) at w = 16
 //     is ResNet-20.
+//   - DenseNet (DenseNet3 of the Unleashing Mask code, method doc §1.1, the paper's model):
+//     normalisation by the CIFAR-10 mean and std inside the model, stem conv3x3(2k), three dense
+//     blocks of n = (depth-4)/6 bottleneck layers (BN-ReLU-conv1x1(4k)-BN-ReLU-conv3x3(k),
+//     concatenated to their input), transitions BN-ReLU-conv1x1(c*reduction)-avgpool2 between
+//     them, BN-ReLU, global average pool (avg_pool2d(8) at 32x32), fully connected. BatchNorm is
+//     non-affine (its scale 1 and bias 0 are constants, not parameters); no dropout. Width is the
+//     growth rate k (12 when 0), Depth the depth (100 when 0), reduction 0.5: DenseNet-BC-100.
 //
 // Initialisation follows the Unleashing Mask code (method doc §1.1) and PyTorch: convolutions
 // kaiming-normal with fan_in (std sqrt(2/fan_in)), no bias; the fully connected layer PyTorch's
@@ -38,12 +45,13 @@ import (
 
 // Names of the architectures.
 const (
-	CNN28  = "cnn28"
-	ResNet = "resnet"
+	CNN28    = "cnn28"
+	ResNet   = "resnet"
+	DenseNet = "densenet"
 )
 
 // Names lists the architectures Build knows.
-var Names = []string{CNN28, ResNet}
+var Names = []string{CNN28, ResNet, DenseNet}
 
 // Graph input and output names.
 const (
@@ -64,8 +72,10 @@ type Config struct {
 	// Width is the base width w (channels of the first convolution); 16 when 0.
 	Width int
 	// Blocks is the number of basic blocks in each of the three ResNet stages; (1,1,1) when
-	// empty. Ignored by CNN28.
+	// empty. ResNet only.
 	Blocks []int
+	// Depth is DenseNet's depth (4 plus a multiple of 6); 100 when 0. DenseNet only.
+	Depth int
 	// Seed seeds the initialisation.
 	Seed uint64
 }
@@ -74,6 +84,15 @@ type Config struct {
 func (c Config) WithDefaults() Config {
 	if c.Width == 0 {
 		c.Width = 16
+		if c.Arch == DenseNet {
+			c.Width = 12
+		}
+	}
+	if c.Arch == DenseNet && c.Depth == 0 {
+		c.Depth = 100
+	}
+	if c.Arch != DenseNet {
+		c.Depth = 0
 	}
 	if c.Arch == ResNet && len(c.Blocks) == 0 {
 		c.Blocks = []int{1, 1, 1}
@@ -101,6 +120,17 @@ func (c Config) Validate() error {
 	if c.Width < 1 || c.Width > 1024 {
 		return fmt.Errorf("arch: width %d: want 1 to 1024", c.Width)
 	}
+	if c.Arch == DenseNet {
+		if c.Input[0] != 3 {
+			return fmt.Errorf("arch: input channels %d: densenet normalises by CIFAR's three channel means inside", c.Input[0])
+		}
+		if c.Depth < 10 || c.Depth > 250 || (c.Depth-4)%6 != 0 {
+			return fmt.Errorf("arch: depth %d: densenet wants 4 plus a multiple of 6, 10 to 250", c.Depth)
+		}
+		if c.Width > 64 {
+			return fmt.Errorf("arch: growth rate (width) %d: want 1 to 64", c.Width)
+		}
+	}
 	if c.Arch == ResNet {
 		if len(c.Blocks) != 3 {
 			return fmt.Errorf("arch: blocks %v: want one count per stage (3 stages)", c.Blocks)
@@ -114,7 +144,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// String describes the architecture, e.g. "cnn28 w16" or "resnet w16 blocks 3,3,3".
+// String describes the architecture, e.g. "cnn28 w16", "resnet w16 blocks 3,3,3" or
+// "densenet w12 depth 100".
 func (c Config) String() string {
 	s := fmt.Sprintf("%s w%d", c.Arch, c.Width)
 	if c.Arch == ResNet {
@@ -123,6 +154,9 @@ func (c Config) String() string {
 			b[i] = fmt.Sprint(n)
 		}
 		s += " blocks " + strings.Join(b, ",")
+	}
+	if c.Arch == DenseNet {
+		s += fmt.Sprintf(" depth %d", c.Depth)
 	}
 	return s
 }
@@ -155,6 +189,8 @@ func Build(cfg Config) ([]byte, error) {
 				x = g.basicBlock(x, out, stride)
 			}
 		}
+	case DenseNet:
+		x = g.denseNet(x, cfg.Width, cfg.Depth)
 	}
 	x = g.node("GlobalAveragePool", []string{x}, nil)
 	x = g.node("Flatten", []string{x}, []*onnx.AttributeProto{intAttr("axis", 1)})
@@ -269,6 +305,58 @@ func (g *graph) basicBlock(x string, out, stride int) string {
 		short = g.convBN(x, out, 1, stride, false)
 	}
 	return g.relu(g.node("Add", []string{y, short}, nil))
+}
+
+// constant adds a Constant node of a float tensor (not an initializer: not a parameter).
+func (g *graph) constant(dims []int64, v []float32) string {
+	t := &onnx.TensorProto{Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), FloatData: v}
+	return g.node("Constant", nil, []*onnx.AttributeProto{{Name: "value", Type: onnx.AttributeProto_TENSOR, T: t}})
+}
+
+// bnNonAffine adds a BatchNormalization without affine parameters (PyTorch's affine=False): its
+// scale 1 and bias 0 are constants; the running mean 0 and variance 1 are initializers.
+func (g *graph) bnNonAffine(x string) string {
+	_, id := g.rng()
+	c := g.channels
+	ones, zeros := make([]float32, c), make([]float32, c)
+	for i := range ones {
+		ones[i] = 1
+	}
+	dims := []int64{int64(c)}
+	in := []string{
+		x,
+		g.constant(dims, ones),
+		g.constant(dims, zeros),
+		g.init(fmt.Sprintf("bn%d.running_mean", id), dims, zeros),
+		g.init(fmt.Sprintf("bn%d.running_var", id), dims, ones),
+	}
+	return g.node("BatchNormalization", in, []*onnx.AttributeProto{floatAttr("epsilon", 1e-5), floatAttr("momentum", 0.9)})
+}
+
+// denseNet adds DenseNet3 of the Unleashing Mask code (see the package doc) with growth k.
+func (g *graph) denseNet(x string, k, depth int) string {
+	mean := []float32{125.3 / 255, 123.0 / 255, 113.9 / 255}
+	std := []float32{63.0 / 255, 62.1 / 255, 66.7 / 255}
+	x = g.node("Sub", []string{x, g.constant([]int64{1, 3, 1, 1}, mean)}, nil)
+	x = g.node("Div", []string{x, g.constant([]int64{1, 3, 1, 1}, std)}, nil)
+	n := (depth - 4) / 6
+	x = g.conv(x, 2*k, 3, 1)
+	for block := range 3 {
+		for range n {
+			in := g.channels
+			y := g.conv(g.relu(g.bnNonAffine(x)), 4*k, 1, 1)
+			y = g.conv(g.relu(g.bnNonAffine(y)), k, 3, 1)
+			x = g.node("Concat", []string{x, y}, []*onnx.AttributeProto{intAttr("axis", 1)})
+			g.channels = in + k
+		}
+		if block < 2 {
+			x = g.conv(g.relu(g.bnNonAffine(x)), g.channels/2, 1, 1)
+			x = g.node("AveragePool", []string{x}, []*onnx.AttributeProto{
+				intAttr("ceil_mode", 0), intsAttr("kernel_shape", 2, 2), intsAttr("pads", 0, 0, 0, 0), intsAttr("strides", 2, 2),
+			})
+		}
+	}
+	return g.relu(g.bnNonAffine(x))
 }
 
 // linear adds the classifier: Gemm with transB (PyTorch's nn.Linear layout), default init.

@@ -2,7 +2,10 @@ package arch_test
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -28,6 +31,97 @@ var cases = []struct {
 	// SmallResNet width 8 (testdata's resnet32.onnx).
 	{"resnet-w8", arch.Config{Arch: arch.ResNet, Classes: 10, Input: [3]int{3, 32, 32}, Width: 8, Seed: 1}, 0},
 	{"resnet-w4-2,1,2", arch.Config{Arch: arch.ResNet, Classes: 3, Input: [3]int{3, 16, 16}, Width: 4, Blocks: []int{2, 1, 2}, Seed: 7}, 0},
+	// DenseNet-BC depth 16, growth 6: convolutions 3*12*9; per bottleneck c*24 + 24*6*9 at
+	// c = 12, 18 | 12, 18 | 12, 18; transitions 24*12, 24*12; fc 24*10 + 10; no BN parameters.
+	{"densenet-16-k6", arch.Config{Arch: arch.DenseNet, Classes: 10, Input: [3]int{3, 32, 32}, Width: 6, Depth: 16, Seed: 2},
+		324 + 3*(12*24+1296+18*24+1296) + 2*288 + 250},
+	// DenseNet-BC-100 (k = 12): the method doc's 745,174 parameters (at 8x8 pixels, to keep the
+	// test short; the count does not depend on the image size).
+	{"densenet-bc-100", arch.Config{Arch: arch.DenseNet, Classes: 10, Input: [3]int{3, 8, 8}, Seed: 1}, 745174},
+}
+
+// TestDenseNetMatchesPyTorch checks the DenseNet architecture against the PyTorch DenseNet3 of
+// testdata/make_zoo.py (the official code's, as the method doc describes it) at depth 16,
+// growth 6: with the zoo file's weights and running statistics put in, in graph order, the
+// built model's logits equal PyTorch's on the zoo batch.
+func TestDenseNetMatchesPyTorch(t *testing.T) {
+	data, err := arch.Build(arch.Config{Arch: arch.DenseNet, Classes: 10, Input: [3]int{3, 32, 32}, Width: 6, Depth: 16, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnxgraph.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
+	zoo, err := onnxgraph.Load(filepath.Join(dir, "densenetbc.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Params) != len(zoo.Params) {
+		t.Fatalf("%d parameters, PyTorch's DenseNet3 has %d", len(m.Params), len(zoo.Params))
+	}
+	values := map[string][]float32{}
+	for i, p := range m.Params {
+		q := zoo.Params[i]
+		if p.Role != q.Role || fmt.Sprint(p.Dims) != fmt.Sprint(q.Dims) {
+			t.Fatalf("parameter %d: %s %s %v, PyTorch's %s %s %v", i, p.Name, p.Role, p.Dims, q.Name, q.Role, q.Dims)
+		}
+		values[p.Name] = q.Data
+	}
+	withZoo, err := m.Marshal(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err = onnxgraph.Parse(withZoo); err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Logits []float32 `json:"logits_eval"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "densenetbc.ref.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "zoo.input.f32"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, len(raw)/4)
+	for i := range x {
+		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	be, err := gobackend.New("ops_sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec, err := graph.NewExec(be, func(x *graph.Node) *graph.Node {
+		z, _ := m.Build(x, nil, onnxgraph.Inference)
+		return z
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exec.Finalize()
+	out, err := exec.Call(tensors.FromFlatDataAndDimensions(x, len(x)/(3*32*32), 3, 32, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := tensors.MustCopyFlatData[float32](out[0])
+	scale, worst := 0.0, 0.0
+	for i := range ref.Logits {
+		scale = math.Max(scale, math.Abs(float64(ref.Logits[i])))
+	}
+	for i := range got {
+		worst = math.Max(worst, math.Abs(float64(got[i]-ref.Logits[i]))/scale)
+	}
+	t.Logf("logits within %.2g of PyTorch's DenseNet3 (relative to the largest)", worst)
+	if len(got) != len(ref.Logits) || worst > 1e-5 {
+		t.Errorf("logits differ from PyTorch's DenseNet3 by %.3g relative", worst)
+	}
 }
 
 // TestLogitsMatchORT builds each architecture, imports it into GoMLX and checks that ONNX
