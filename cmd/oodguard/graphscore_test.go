@@ -68,6 +68,12 @@ func testGraphScoreCLI(t *testing.T, method string) {
 		t.Errorf("calibration score %s %s, want %s %s", c.Score, c.Score.Detector, w.Score, w.Score.Detector)
 	}
 
+	// inspect names the score output and the detector recorded in the graph's metadata.
+	code, out, errOut = runCLI(t, "inspect", w.Path)
+	if code != 0 || !strings.Contains(out, "score output: ood_score") || !strings.Contains(out, "detector written into the graph: "+w.Detector.Name()) {
+		t.Errorf("inspect: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// The reference images as a tensor file: the graph score against the host reference.
 	input := filepath.Join(runtimetest.RepoRoot(t), "testdata", "models", "cnn28.input.f32")
 	raw, err := os.ReadFile(input)

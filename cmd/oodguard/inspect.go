@@ -19,7 +19,8 @@ func (c *inspectCommand) Usage(w io.Writer) {
 	fmt.Fprint(w, `Usage: oodguard inspect [flags] MODEL.onnx
 
 Prints the model's inputs and outputs (a dimension of ? is dynamic) and checks that it is an
-image classifier oodguard can guard: one float32 [N,C,H,W] input, one float32 [N,K] output.
+image classifier oodguard can guard: one float32 [N,C,H,W] input, one float32 [N,K] output,
+and optionally one float32 [N] score output (a detector 'oodguard choose' wrote into the graph).
 Exits 1 when it is not. For a classifier, also says whether it can be unleashed and scored with
 ODIN, and if not, why.
 
@@ -32,6 +33,7 @@ type inspectReport struct {
 	ORT        string               `json:"onnxruntime"`
 	Info       ort.ModelInfo        `json:"info"`
 	Classifier *ort.ClassifierShape `json:"classifier,omitempty"`
+	Detector   string               `json:"detector,omitempty"` // the detector detect wrote into the graph, from its metadata
 	Problem    string               `json:"problem,omitempty"`
 	Unleash    *unleashReport       `json:"unleash,omitempty"`
 }
@@ -50,7 +52,8 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	if err := checkModelFile(path); err != nil {
 		return err
 	}
-	if _, err := c.ort.options(); err != nil {
+	opts, err := c.ort.options()
+	if err != nil {
 		return err
 	}
 	info, err := ort.Inspect(path)
@@ -62,6 +65,10 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	if shapeErr == nil {
 		rep.Classifier = &shape
 		rep.Unleash = checkUnleash(path)
+		if clf, err := ort.Open(path, opts); err == nil {
+			rep.Detector, _ = clf.Metadata(metadataDetectorName)
+			clf.Close()
+		}
 	} else {
 		rep.Problem = shapeErr.Error()
 	}
@@ -82,6 +89,12 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 		}
 		if shapeErr == nil {
 			fmt.Fprintf(w, "image classifier: %d channels, %dx%d pixels, %d classes\n", shape.Channels, shape.Height, shape.Width, shape.Classes)
+			if shape.Score != "" {
+				fmt.Fprintf(w, "score output: %s (calibrate with -score graph)\n", shape.Score)
+			}
+			if rep.Detector != "" {
+				fmt.Fprintf(w, "detector written into the graph: %s\n", rep.Detector)
+			}
 			rep.Unleash.print(w)
 		}
 	}
