@@ -22,13 +22,15 @@ ort:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/oodguard ./cmd/oodguardd
 
-## demo: the daemon on testdata/frames with its embedded MQTT broker; a subscriber prints the alerts
+## demo: the daemon on testdata/frames with its embedded MQTT broker; a subscriber prints the alerts;
+## then the same frames scored by the plain energy score and by the detector `oodguard choose` picked
 demo: ort build
 	@rm -rf .cache/demo
 	@echo "== oodguardd on testdata/frames (10 Fashion-MNIST frames in distribution, 10 MNIST/Tiny ImageNet frames out of it)"
 	@bin/oodguard watch -broker tcp://127.0.0.1:18830 -until-offline -save .cache/demo/frames -wait 30s & watcher=$$!; \
 	bin/oodguardd -config testdata/demo/oodguardd.yaml; rc=$$?; wait $$watcher; \
-	echo "== flagged frames saved in .cache/demo/frames"; exit $$rc
+	echo "== flagged frames saved in .cache/demo/frames"; [ $$rc -eq 0 ] || exit $$rc; \
+	scripts/demo-compare.sh
 
 ## firmware: dist/oodguardd-$(VERSION)-linux-{arm64,amd64}.tar.gz: cgo cross-build, ONNX Runtime, systemd unit, example config
 FIRMWARE_ARCHS ?= arm64 amd64
