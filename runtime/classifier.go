@@ -120,6 +120,9 @@ func Open(path string, opts Options) (*Classifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
 	}
+	if err := checkInferenceBatchNorm(data); err != nil {
+		return nil, fmt.Errorf("runtime: model %s: %w", path, err)
+	}
 	sum := sha256.Sum256(data)
 	c := &Classifier{path: path, sha256: hex.EncodeToString(sum[:]), info: info, shape: shape, provider: ProviderCPU}
 
