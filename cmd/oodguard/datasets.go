@@ -128,6 +128,7 @@ func (l *dataList) Set(v string) error {
 var presets = map[string]func() preprocess.Spec{
 	"fashion-mnist": preprocess.FashionMNIST,
 	"cifar10":       preprocess.CIFAR10,
+	"cifar10-raw":   preprocess.CIFAR10Raw, // pixels in [0,1]: for models that normalise inside (train -arch densenet)
 }
 
 // loadSpec returns the preprocessing spec: a preset by name, a JSON file, or, when neither is

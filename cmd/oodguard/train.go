@@ -24,6 +24,7 @@ import (
 type trainCommand struct {
 	ort            ortFlags
 	bestMaxAccDrop float64
+	depth          int
 	arch           string
 	width          int
 	blocks         string
@@ -87,7 +88,8 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 	c.ort.register(fs)
 	def := train.DefaultConfig()
 	fs.StringVar(&c.arch, "arch", arch.CNN28, "architecture: "+strings.Join(arch.Names, " or "))
-	fs.IntVar(&c.width, "width", 16, "base width w: channels of the first convolution")
+	fs.IntVar(&c.width, "width", 16, "base width w: channels of the first convolution (densenet: the growth rate k, 12 unless given)")
+	fs.IntVar(&c.depth, "depth", 0, "densenet: depth, 4 plus a multiple of 6 (0: 100, DenseNet-BC-100 as in the paper)")
 	fs.StringVar(&c.blocks, "blocks", "1,1,1", "resnet: basic blocks per stage, one count or three (3 or 3,3,3: ResNet-20 at -width 16)")
 	fs.IntVar(&c.classes, "classes", 0, "number of classes (0: from the training data)")
 	fs.StringVar(&c.data, "data", "", "training data, PATH or PATH#PREFIX (required)")
@@ -254,7 +256,17 @@ func (c *trainCommand) config(fs *flag.FlagSet) (train.Config, error) {
 			return cfg, usageError{err}
 		}
 	}
-	cfg.Arch = arch.Config{Arch: c.arch, Width: c.width, Blocks: blocks, Classes: c.classes}
+	width := c.width
+	if c.arch == arch.DenseNet {
+		given := false
+		fs.Visit(func(f *flag.Flag) { given = given || f.Name == "width" })
+		if !given {
+			width = 0 // the growth rate's default, 12
+		}
+	} else if c.depth != 0 {
+		return cfg, usagef("-depth is for -arch densenet")
+	}
+	cfg.Arch = arch.Config{Arch: c.arch, Width: width, Blocks: blocks, Classes: c.classes, Depth: c.depth}
 	if c.width < 1 {
 		return cfg, usagef("-width %d: want at least 1", c.width)
 	}
@@ -277,6 +289,8 @@ func (c *trainCommand) config(fs *flag.FlagSet) (train.Config, error) {
 			preset = "fashion-mnist"
 		case arch.ResNet:
 			preset = "cifar10"
+		case arch.DenseNet:
+			preset = "cifar10-raw" // the model normalises by CIFAR's mean and std itself
 		}
 	}
 	var err error

@@ -113,3 +113,42 @@ func TestTrainErrors(t *testing.T) {
 		})
 	}
 }
+
+// train -arch densenet builds the paper's DenseNet-BC (growth 12 unless -width, -depth, the
+// input normalised inside the model, so the cifar10-raw preset by default), trains it and
+// writes checkpoints that eval runs.
+func TestTrainDenseNet(t *testing.T) {
+	runtimetest.Setup(t)
+	dir := t.TempDir()
+	data := datasettest.WriteCIFAR(t, dir, "train", 64)
+	out := filepath.Join(dir, "run")
+	code, stdout, stderr := runCLI(t, "train", "-arch", "densenet", "-depth", "10", "-data", data,
+		"-epochs", "1", "-batch", "16", "-lr", "0.05", "-threads", "1", "-out", out)
+	if code != 0 {
+		t.Fatalf("train: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var log train.Log
+	b, err := os.ReadFile(filepath.Join(out, "train.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.Arch, "densenet") || !strings.Contains(log.Arch, "12") || len(log.Runs) != 1 {
+		t.Errorf("train.json arch %q, %d epochs", log.Arch, len(log.Runs))
+	}
+	spec, err := os.ReadFile(filepath.Join(out, "epoch-001.preprocess.json"))
+	if err != nil || !strings.Contains(string(spec), `"std": [
+    1,`) {
+		t.Errorf("checkpoint spec is not cifar10-raw: %s %v", spec, err)
+	}
+	code, stdout, stderr = runCLI(t, "eval", "-model", filepath.Join(out, "epoch-001.onnx"), "-id", data, "-ood", data,
+		"-scores", "energy", "-out", filepath.Join(dir, "report"))
+	if code != 0 {
+		t.Fatalf("eval of the densenet checkpoint: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, _ := runCLI(t, "train", "-arch", "resnet", "-depth", "10", "-data", data, "-out", filepath.Join(dir, "x")); code != 2 {
+		t.Errorf("-depth with -arch resnet: exit %d, want 2", code)
+	}
+}

@@ -25,3 +25,14 @@ func CIFAR10() Spec {
 		Std:  []float32{63.0 / 255, 62.1 / 255, 66.7 / 255},
 	}
 }
+
+// CIFAR10Raw returns the Spec of a CIFAR-10 classifier that normalises its input itself, as the
+// Unleashing Mask code's DenseNet-BC does (method doc §1.1): 32x32 RGB, pixels scaled to [0,1],
+// no mean or std applied outside the model.
+func CIFAR10Raw() Spec {
+	return Spec{
+		Width: 32, Height: 32, Channels: 3, Resize: ResizeStretch, Layout: LayoutNCHW,
+		Mean: []float32{0, 0, 0},
+		Std:  []float32{1, 1, 1},
+	}
+}
