@@ -1,10 +1,9 @@
-import json, sys, re
+import json, sys
 # Markdown table from a choose candidates.json: the logit scores, then for each method the
 # setting with the lowest validation FPR95 (selection on the validation family only), and the
 # chosen candidate marked.
 def fam(name):
     n = name.split(": ")[-1]
-    m = re.match(r"([a-z\-+()=0-9.]+?)\(", n)
     if n.startswith("react(") and "+dice" in n: return "react+dice"
     if "(" in n and not n.startswith(("energy", "gen")): return n[:n.index("(")]
     return n
