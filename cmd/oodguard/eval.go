@@ -133,6 +133,14 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	}
 	defer closePool()
 	specs = withGraphScore(specs, clf.Shape().Score, cal, explicitFlag(fs, "scores"))
+	// ODIN is built before anything is scored: a model it cannot run fails here, not after
+	// the other scores have run.
+	var odinScorer *odin.Scorer
+	if withODIN {
+		if odinScorer, err = c.prepareODIN(spec); err != nil {
+			return fmt.Errorf("odin: %w", err)
+		}
+	}
 
 	start := time.Now()
 	bopts := batchscore.Options{Batch: c.batch, Scores: specs}
@@ -186,7 +194,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 		rep.Scores = append(rep.Scores, sr)
 	}
 	if withODIN {
-		sr, r, err := c.evalODIN(ctx, spec, idData)
+		sr, r, err := c.evalODIN(ctx, odinScorer, spec, idData)
 		if err != nil {
 			return err
 		}
@@ -235,12 +243,11 @@ func splitODIN(s string) (rest string, withODIN bool) {
 	return strings.Join(keep, ","), withODIN
 }
 
-// evalODIN scores the ID set and every OOD set with ODIN on GoMLX (unleash/odin) and returns
-// its metrics and raw scores.
-func (c *evalCommand) evalODIN(ctx context.Context, spec preprocess.Spec, idData dataArg) (*report.ScoreResult, *report.Scores, error) {
+// prepareODIN imports the model into GoMLX and builds its ODIN scorer.
+func (c *evalCommand) prepareODIN(spec preprocess.Spec) (*odin.Scorer, error) {
 	m, err := onnxgraph.Load(c.model)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	bspec := c.odinBackend
 	if bspec == "onnx" && c.ort.lib != "" {
@@ -248,15 +255,18 @@ func (c *evalCommand) evalODIN(ctx context.Context, spec preprocess.Spec, idData
 	}
 	b, err := unleash.NewBackend(bspec)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	o := c.odin
 	o.Std, o.Backend = spec.Std, b
-	sc, err := odin.New(m, o)
-	if err != nil {
-		return nil, nil, err
-	}
-	sr := &report.ScoreResult{Score: o.Name()}
+	return odin.New(m, o)
+}
+
+// evalODIN scores the ID set and every OOD set with ODIN on GoMLX (unleash/odin) and returns
+// its metrics and raw scores.
+func (c *evalCommand) evalODIN(ctx context.Context, sc *odin.Scorer, spec preprocess.Spec, idData dataArg) (*report.ScoreResult, *report.Scores, error) {
+	var err error
+	sr := &report.ScoreResult{Score: c.odin.Name()}
 	raw := &report.Scores{}
 	if raw.ID, err = c.scoreODIN(ctx, sc, spec, idData, false); err != nil {
 		return nil, nil, err

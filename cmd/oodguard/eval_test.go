@@ -153,3 +153,32 @@ func TestEvalBadInput(t *testing.T) {
 		})
 	}
 }
+
+// eval -scores energy,odin on a model ODIN cannot run refuses before it scores anything, and
+// writes no report.
+func TestEvalODINRefusedUpFront(t *testing.T) {
+	f := newUnleashFixture(t)
+	data, _ := os.ReadFile(f.model)
+	i := bytes.Index(data, []byte("\x22\x04Relu"))
+	if i < 0 {
+		t.Fatal("no Relu op type in cnn28.onnx")
+	}
+	bad := append([]byte(nil), data...)
+	copy(bad[i+2:], "Selu") // ONNX Runtime runs Selu; the GoMLX importer does not know it
+	selu := filepath.Join(f.dir, "selu.onnx")
+	if err := os.WriteFile(selu, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(f.dir, "report")
+	code, stdoutS, errOut := runCLI(t, "eval", "-model", selu, "-preset", "fashion-mnist", "-id", f.idVal, "-ood", f.ood,
+		"-scores", "energy,odin", "-out", out)
+	if code == 0 || !strings.Contains(errOut, "odin") || !strings.Contains(errOut, "Selu") {
+		t.Fatalf("exit %d, want a failure naming odin and Selu:\n%s\n%s", code, stdoutS, errOut)
+	}
+	if strings.Contains(errOut, "images in") {
+		t.Errorf("eval scored data before refusing ODIN:\n%s", errOut)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a report was written")
+	}
+}
