@@ -229,7 +229,8 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	diff := 0.0
 	if !res.KeptInput {
 		if diff, err = exportCheck(out, res, cfg.Check); err != nil {
-			return fmt.Errorf("check %s with ONNX Runtime: %w", out, err)
+			os.Remove(out) // nothing is left behind: the record and spec are not written yet
+			return fmt.Errorf("check %s with ONNX Runtime: %w; %s removed", out, err, out)
 		}
 		res.Record.ExportCheck = &diff
 	}
@@ -407,11 +408,22 @@ func exportCheck(path string, res *urun.Result, check *urun.Data) (float64, erro
 	if len(got) != len(want) {
 		return 0, fmt.Errorf("ONNX Runtime gives %d logits, GoMLX %d", len(got), len(want))
 	}
-	var d float64
-	for i := range got {
-		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
+	d, tol := logitDiff(got, want)
+	if d > tol {
+		return d, fmt.Errorf("ONNX Runtime's logits differ from the trained model's by up to %.3g (tolerance %.3g): the written model does not compute what was trained", d, tol)
 	}
 	return d, nil
+}
+
+// logitDiff returns the largest |got-want| and the tolerance it is held to: 1e-3 of the
+// largest |want|, at least 1e-3 (float32 rounding through a deep graph stays far below).
+func logitDiff(got, want []float32) (d, tol float64) {
+	scale := 1.0
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i])-float64(want[i])))
+		scale = math.Max(scale, math.Abs(float64(want[i])))
+	}
+	return d, 1e-3 * scale
 }
 
 // unleashProgress shows training progress: a bar per epoch on a terminal, a log line per phase

@@ -439,3 +439,24 @@ func readFile(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// The check of the written model under ONNX Runtime fails the command past its tolerance
+// (1e-3 of the largest logit, at least 1e-3).
+func TestLogitDiffTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		got, want []float32
+		ok        bool
+	}{
+		{[]float32{1, 2, 3}, []float32{1, 2, 3}, true},
+		{[]float32{1.0005, 2}, []float32{1, 2}, true},     // 5e-4 < 2e-3
+		{[]float32{1.9, 2}, []float32{0, 2}, false},       // training-mode BatchNorm's 1.9
+		{[]float32{100.05, -3}, []float32{100, -3}, true}, // 0.05 < 0.1
+		{[]float32{100.2, -3}, []float32{100, -3}, false}, // 0.2 > 0.1
+		{[]float32{0.0015, 0}, []float32{0, 0}, false},    // at least 1e-3
+	} {
+		d, tol := logitDiff(tc.got, tc.want)
+		if (d <= tol) != tc.ok {
+			t.Errorf("logitDiff(%v, %v) = %g, tolerance %g; want ok %v", tc.got, tc.want, d, tol, tc.ok)
+		}
+	}
+}
