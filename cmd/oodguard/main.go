@@ -90,6 +90,11 @@ func run(args []string, out, errOut io.Writer) int {
 		case errors.As(err, new(usageError)):
 			fmt.Fprintf(stderr, "Error: %v\nTry: oodguard %s -h\n", err, c.name)
 			return 2
+		case ctx.Err() != nil:
+			// SIGINT or SIGTERM: the command stopped at its next step; what it had finished
+			// (checkpoints, outputs written atomically) stays, nothing half-written does.
+			fmt.Fprintf(stderr, "Error: interrupted: %v\n", err)
+			return 130
 		default:
 			fmt.Fprintf(stderr, "Error: %v\n", err)
 			return 1
