@@ -16,8 +16,16 @@ writes:
   NAME.ref.json    the fitted statistics and, on the eval inputs' features and on the first
                    SCORED fit features, every method's scores (and DICE + ReAct's), in float64
 
-It reads ../shared/data (or --data) and the models in testdata/models: rerun it after
-testdata/make_models.py (make fixtures runs both). A rerun reproduces every file byte for byte.
+and, for the scores of the logits alone (package score), one file:
+
+  logits.ref.json  sets of float32 logits with energy (T = 1, 1000), MSP, MaxLogit and GEN over a
+                   grid of gamma and M, computed in PyTorch float64: the eval logits of cnn28 and
+                   resnet32 (above), the eval logits of every model in testdata/zoo (its
+                   NAME.ref.json "logits_eval"), and a seeded synthetic 1000-class head (M < K)
+
+It reads ../shared/data (or --data), the models in testdata/models and the zoo's references in
+testdata/zoo: rerun it after testdata/make_models.py (make fixtures runs both) and after
+testdata/make_zoo.py. A rerun reproduces every file byte for byte.
 
 Semantics follow OpenOOD v1.5's post-processors (openood/postprocessors/*.py and
 openood/networks/ash_net.py), with these stated differences:
@@ -31,6 +39,12 @@ openood/networks/ash_net.py), with these stated differences:
     uses), computed here by numpy.linalg.eigh.
 Every score is "higher = more in-distribution". Shaping methods (ReAct, ASH, DICE) score by the
 energy (logsumexp at T = 1) of the shaped logits, as OpenOOD does.
+
+GEN follows OpenOOD's GENPostprocessor (openood/postprocessors/gen_postprocessor.py, the GEN
+paper's code likewise): softmax, sort ascending, keep the last M columns (Python slicing, so an M
+of K or more keeps all K), minus the sum of p^gamma (1-p)^gamma. It is computed here in float64
+from the float32 logits; OpenOOD's float32 softmax differs from it by rounding alone (the script
+prints the largest difference on each set).
 """
 import argparse
 import gzip
@@ -217,6 +231,65 @@ def references(name, fit_x, fit_y, eval_x):
         json.dump(ref, f, indent=None, separators=(",", ":"))
         f.write("\n")
     print(f"{name}: D={D} K={K} fit={N} eval={len(eval_x)}")
+    return eval_logits
+
+
+GEN_GAMMA = [0.01, 0.1, 0.5, 1, 2]
+
+
+def gen(z, gamma, m):
+    """GEN as OpenOOD's generalized_entropy on [B, K] logits (in their dtype): -sum over the M
+    largest softmax probabilities of p^gamma (1-p)^gamma; an M of K or more takes all K."""
+    p = torch.sort(torch.softmax(z, dim=1), dim=1)[0][:, -m:]
+    return -torch.sum(p ** gamma * (1 - p) ** gamma, dim=1)
+
+
+def logit_scores(name, source, z32, ms):
+    """The logit scores of the float32 logits z32 [B, K], in float64."""
+    z = z32.double()
+    s = {"name": name, "source": source, "classes": z.shape[1], "logits": z32.tolist(),
+         "energy_t1": torch.logsumexp(z, 1).tolist(),
+         "energy_t1000": (1000 * torch.logsumexp(z / 1000, 1)).tolist(),
+         "msp": torch.softmax(z, 1).max(1).values.tolist(),
+         "maxlogit": z.max(1).values.tolist(), "gen": []}
+    f32 = 0.0
+    for g in GEN_GAMMA:
+        for m in ms:
+            v = gen(z, g, m)
+            f32 = max(f32, float((gen(z32, g, m).double() - v).abs().max()))
+            s["gen"].append({"gamma": g, "m": m, "scores": v.tolist()})
+    print(f"{name}: K={z.shape[1]} rows={z.shape[0]} GEN float32 (OpenOOD's dtype) - float64: max {f32:.3g}")
+    return s
+
+
+def wide_head(rng, k=1000):
+    """Seeded float32 logits of a K-class head: Gaussian at three scales, a row of ties, a row with
+    one class 30 above the rest (there 1 - p of the top class is about 1e-10: 0 in float32, a few
+    significant digits in float64, so OpenOOD's float32 GEN loses that class's term)."""
+    rows = [rng.normal(0, sd, k) for sd in (0.5, 2, 6)]
+    rows.append(np.repeat(rng.normal(0, 3, k // 10), 10))
+    big = rng.normal(0, 1, k)
+    big[int(rng.integers(k))] += 30
+    rows.append(big)
+    return torch.from_numpy(np.stack(rows).astype(np.float32))
+
+
+def write_logit_refs(evals):
+    sets = [logit_scores(n + ".eval", "testdata/detect/" + n + ".ref.json eval_logits", z, [1, 5, 10, 100])
+            for n, z in evals]
+    zoo = os.path.join(HERE, "zoo")
+    for f in sorted(os.listdir(zoo)):
+        if f.endswith(".ref.json"):
+            with open(os.path.join(zoo, f)) as fh:
+                r = json.load(fh)
+            z = torch.tensor(r["logits_eval"], dtype=torch.float32).reshape(r["input_shape"][0], -1)
+            sets.append(logit_scores("zoo." + f[:-len(".ref.json")], "testdata/zoo/" + f + " logits_eval", z, [1, 5, 10, 100]))
+    sets.append(logit_scores("wide1000", "seeded synthetic logits (make_detectors.py wide_head)",
+                             wide_head(np.random.default_rng(1000)), [1, 10, 100, 999, 1000, 5000]))
+    ref = {"made_by": "testdata/make_detectors.py with PyTorch " + torch.__version__, "sets": sets}
+    with open(os.path.join(OUT, "logits.ref.json"), "w") as f:
+        json.dump(ref, f, indent=None, separators=(",", ":"))
+        f.write("\n")
 
 
 def read_idx(path):
@@ -268,7 +341,7 @@ def main():
     mn = read_idx(os.path.join(args.data, "mnist", "t10k-images-idx3-ubyte.gz"))[:10]
     noise = rng.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
     eval_x = norm(np.concatenate([te, mn, noise])[:, None])
-    references("cnn28", fit_x, fit_y, eval_x)
+    evals = [("cnn28", references("cnn28", fit_x, fit_y, eval_x))]
 
     # resnet32: CIFAR-10 train (fit), 8 CIFAR-10 test + 6 Tiny ImageNet (resized) + 2 noise (eval).
     norm = spec_norm("resnet32")
@@ -287,7 +360,8 @@ def main():
                           [f"val/images/val_{i}.JPEG" for i in range(6)], size=32)
     noise = rng.integers(0, 256, size=(2, 32, 32, 3), dtype=np.uint8)
     eval_x = norm(chw(np.concatenate([te, tin, noise])))
-    references("resnet32", fit_x, fit_y, eval_x)
+    evals.append(("resnet32", references("resnet32", fit_x, fit_y, eval_x)))
+    write_logit_refs(evals)
 
 
 if __name__ == "__main__":
