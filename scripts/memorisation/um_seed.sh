@@ -1,0 +1,36 @@
+#!/bin/bash
+# UM from the final epoch of one seed (docs/memorisation.md): the official recipe's lr (0.1,
+# cosine per epoch, SGD momentum 0.9, wd 1e-4) at a shortened length, on the seed's own 10k
+# training images, no augmentation (as the model was trained), the constraint chosen on the
+# validation pair by `-constraint grid` (f x estimate and f x dense loss, f in FACTORS), every
+# candidate trained the full length (-grid-epochs = -epochs: the winner is the output as
+# trained). The "no change" candidate (the final epoch itself) is added by summarise.py, which
+# keeps the input unless the winner is better on validation within the accuracy floor.
+# Usage: um_seed.sh SEED [MODE]
+set -u
+S=$1; MODE=${2:-um}
+RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
+BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
+export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/root/oodguard-runs/bin/libonnxruntime.so}
+H=$(cd "$(dirname "$0")" && pwd)
+EPOCHS=${EPOCHS:-10}; FACTORS=${FACTORS:-0.5,1}
+D=$RUNS/data
+final=$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)
+U=$RUNS/seed-$S/$MODE
+mkdir -p "$U"
+name=$MODE-grid-e$EPOCHS
+if [ ! -f "$U/$name.onnx" ]; then
+  extra=()
+  [ "$MODE" = umap ] && extra=(-score-init magnitude)
+  cmd=(nice -n 5 "$BIN" unleash -mode "$MODE" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
+       -out "$U/$name.onnx" -constraint grid -grid-factors "$FACTORS" -grid-epochs "$EPOCHS" -epochs "$EPOCHS"
+       -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$S" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
+       -ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz" -val-limit 0 "${extra[@]}")
+  echo "${cmd[*]}" > "$U/$name.cmd"
+  t0=$(date +%s)
+  "${cmd[@]}" > "$U/$name.log" 2>&1
+  echo "rc=$? wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
+fi
+VAL=1 "$H/eval_models.sh" "$U/$name.onnx"
+"$H/eval_models.sh" "$U/$name.onnx"
+TRAINACC=$S "$H/eval_models.sh" "$U/$name.onnx"
