@@ -172,6 +172,9 @@ def report(outdir):
         fin_val = val_of(s, "epoch-%03d" % n)
         for p in sorted(glob.glob(f"{RUNS}/seed-{s}/eval/um*/report.csv")):
             nm = os.path.basename(os.path.dirname(p))
+            if "grid" not in nm:
+                names.append((nm + " (control: one fixed constraint)", nm))
+                continue
             names.append((nm + " (grid winner)", nm))
             # keep-input rule: the winner only where it beats the final epoch on validation
             # (lower MNIST-val FPR95) within the accuracy floor; else the final epoch

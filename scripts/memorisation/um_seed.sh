@@ -6,7 +6,7 @@
 # candidate trained the full length (-grid-epochs = -epochs: the winner is the output as
 # trained). The "no change" candidate (the final epoch itself) is added by summarise.py, which
 # keeps the input unless the winner is better on validation within the accuracy floor.
-# Usage: um_seed.sh SEED [MODE]
+# Usage: [CONSTRAINT=c] um_seed.sh SEED [MODE]
 set -u
 S=$1; MODE=${2:-um}
 RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
@@ -18,14 +18,18 @@ D=$RUNS/data
 final=$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)
 U=$RUNS/seed-$S/$MODE
 mkdir -p "$U"
-name=$MODE-grid-e$EPOCHS
+# CONSTRAINT=NUMBER: one run at that constraint instead of the grid (0: plain cross-entropy)
+if [ -n "${CONSTRAINT:-}" ]; then name=$MODE-c$CONSTRAINT-e$EPOCHS; cflags=(-constraint "$CONSTRAINT")
+else name=$MODE-grid-e$EPOCHS; cflags=(-constraint grid -grid-factors "$FACTORS" -grid-epochs "$EPOCHS"); fi
 if [ ! -f "$U/$name.onnx" ]; then
   extra=()
   [ "$MODE" = umap ] && extra=(-score-init magnitude)
+  oodval=(-ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz" -val-limit 0)
+  [ -n "${CONSTRAINT:-}" ] && oodval=()   # this binary takes -ood-val only with the grid
   cmd=(nice -n 5 "$BIN" unleash -mode "$MODE" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
-       -out "$U/$name.onnx" -constraint grid -grid-factors "$FACTORS" -grid-epochs "$EPOCHS" -epochs "$EPOCHS"
+       -out "$U/$name.onnx" "${cflags[@]}" -epochs "$EPOCHS"
        -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$S" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
-       -ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz" -val-limit 0 "${extra[@]}")
+       "${oodval[@]}" "${extra[@]}")
   echo "${cmd[*]}" > "$U/$name.cmd"
   t0=$(date +%s)
   "${cmd[@]}" > "$U/$name.log" 2>&1
