@@ -6,7 +6,7 @@ LDFLAGS := -X main.Version=$(VERSION)
 ORT_LIB := $(CURDIR)/.cache/onnxruntime/1.24.1/linux-$(shell $(GO) env GOARCH)/libonnxruntime.so
 export ONNXRUNTIME_LIB ?= $(ORT_LIB)
 
-.PHONY: all build test ort lint bench fixtures clean demo debs firmware reproduce
+.PHONY: all build test ort lint bench bench-zoo fixtures clean demo debs firmware reproduce
 
 all: build
 
@@ -56,6 +56,13 @@ bench: ort
 	@mkdir -p .cache/bench
 	@[ -f .cache/models/resnet50.onnx ] || /usr/bin/python3 testdata/make_resnet50.py || echo "bench: no PyTorch, the ResNet-50 rows are skipped"
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./... 2>&1 | $(GO) run ./internal/benchtable -json .cache/bench/bench.json
+
+## bench-zoo: one UMAP and one UM step of every testdata/zoo family against PyTorch (batch 64,
+## 2 threads, alternating) and the peak RSS of a 20-step run of each, as a markdown table
+## (.cache/bench/zoo.md; docs/benchmarks.md "Zoo: UMAP step vs PyTorch"); about 6 minutes
+bench-zoo: ort
+	@scripts/install-debs.sh python3-torch python3-torchvision python3-onnx
+	GO=$(GO) scripts/zoo-bench.sh
 
 ## reproduce: Unleashing Mask's effect on real data (../shared/data), end to end with oodguard train,
 ## unleash and eval; REPRODUCE=smoke|default|full (default: about 20 minutes on 2 cores); results in

@@ -46,6 +46,7 @@ const Rounds = 3
 //	ratio        the median over the rounds of ours / PyTorch, PyTorch being the mean of the
 //	             two runs on either side of the round
 //	ratio-min    the lowest round
+//	ratio-max    the highest round
 //	torch-img/s  the median PyTorch run
 //
 // The machine may be shared and PyTorch's speed varies from process to process by ±15%
@@ -77,6 +78,7 @@ func Compare(b *testing.B, batch int, step func() error, script string, args ...
 	}
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(slices.Min(ratios), "ratio-min")
+	b.ReportMetric(slices.Max(ratios), "ratio-max")
 	b.ReportMetric(median(torch), "torch-img/s")
 }
 
