@@ -86,12 +86,13 @@ func waitSubscribed(t *testing.T, broker string) {
 	}
 }
 
-// otaSetup makes a key, a keyring and bundles of the given versions, and serves them.
-func otaSetup(t *testing.T, versions ...string) (dir string, bundles map[string]string, srv *httptest.Server) {
+// otaKeys makes a folder with a signing key pair (release.pub is the keyring) and returns the
+// key and the energy cnn28 gives the first reference input, which a passing canary expects.
+func otaKeys(t *testing.T) (dir string, key ed25519.PrivateKey, energy float64) {
 	t.Helper()
 	runtimetest.Setup(t)
 	dir = t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	_, key, _ = ed25519.GenerateKey(rand.Reader)
 	if _, _, err := bundle.WriteKeyPair(dir, "release", key); err != nil {
 		t.Fatal(err)
 	}
@@ -102,9 +103,16 @@ func otaSetup(t *testing.T, versions ...string) (dir string, bundles map[string]
 	if err := json.Unmarshal(b, &ref); err != nil {
 		t.Fatal(err)
 	}
+	return dir, key, ref.Energy[0]
+}
+
+// otaSetup makes a key, a keyring and bundles of the given versions, and serves them.
+func otaSetup(t *testing.T, versions ...string) (dir string, bundles map[string]string, srv *httptest.Server) {
+	t.Helper()
+	dir, key, energy := otaKeys(t)
 	bundles = map[string]string{}
 	for _, v := range versions {
-		bundles[v] = buildBundle(t, dir, key, v, ref.Energy[0])
+		bundles[v] = buildBundle(t, dir, key, v, energy)
 	}
 	srv = httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(srv.Close)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -80,21 +79,9 @@ func waitPhase(t *testing.T, sub *mqtttest.Subscriber, want ota.Phase) ota.State
 }
 
 func TestOTAUpdateTrialCommitAndRollback(t *testing.T) {
-	runtimetest.Setup(t)
-	dir := t.TempDir()
-	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	if _, _, err := bundle.WriteKeyPair(dir, "release", key); err != nil {
-		t.Fatal(err)
-	}
-	var ref struct {
-		Energy []float64 `json:"energy_t1"`
-	}
-	b, _ := os.ReadFile(filepath.Join(runtimetest.RepoRoot(t), "testdata/models/cnn28.ref.json"))
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
-	good := buildBundle(t, dir, key, "1.1.0", ref.Energy[0])
-	bad := buildBundle(t, dir, key, "1.2.0", ref.Energy[0]+1) // its canary cannot pass
+	dir, key, energy := otaKeys(t)
+	good := buildBundle(t, dir, key, "1.1.0", energy)
+	bad := buildBundle(t, dir, key, "1.2.0", energy+1) // its canary cannot pass
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	defer srv.Close()
 

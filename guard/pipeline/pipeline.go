@@ -103,6 +103,7 @@ type Pipeline struct {
 
 	busySince atomic.Int64 // unix nanoseconds when the running inference started; 0 when none runs
 	jpegBuf   bytes.Buffer
+	alertLog  *rateLimit // alerts that could not be queued (or only in memory)
 }
 
 type counters struct {
@@ -119,7 +120,7 @@ func New(cfg Config, src device.Source, model *Model, alerter Alerter, log *zap.
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &Pipeline{cfg: cfg, src: src, alerter: alerter, log: log, model: model}
+	p := &Pipeline{cfg: cfg, src: src, alerter: alerter, log: log, model: model, alertLog: newRateLimit(10 * time.Second)}
 	return p
 }
 
@@ -138,7 +139,6 @@ func (p *Pipeline) InferenceRunning() time.Duration {
 func (p *Pipeline) Run(ctx context.Context) error {
 	var f device.Frame
 	badLog := newRateLimit(10 * time.Second)
-	alertLog := newRateLimit(10 * time.Second)
 	for {
 		err := p.src.Next(ctx, &f)
 		switch {
@@ -157,20 +157,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		default:
 			return fmt.Errorf("pipeline: source: %w", err)
 		}
-		err = p.frame(&f)
-		switch {
-		case err == nil:
-		case errors.Is(err, outbox.ErrInMemory):
-			// Queued all the same, in memory: not a bad frame, but an operator must know.
-			if alertLog.allow() {
-				p.log.Error("alert not stored on disk; held in memory until the disk has room (lost if the daemon stops first)",
-					zap.String("frame", f.Name), zap.Error(err))
-			}
-		case isAlertError(err):
-			if alertLog.allow() {
-				p.log.Error("alert lost: it could not be queued", zap.String("frame", f.Name), zap.Error(err))
-			}
-		default:
+		if err := p.frame(&f); err != nil {
 			p.countBad()
 			if badLog.allow() {
 				p.log.Warn("skipping frame", zap.String("frame", f.Name), zap.Error(err))
@@ -221,7 +208,7 @@ func (p *Pipeline) frame(f *device.Frame) error {
 
 // alert builds the event and JPEG of a flagged frame and hands them to the alerter. An alert
 // the alerter kept in memory only (outbox.ErrInMemory) is queued; any other error loses it and
-// is counted in AlertErrors.
+// is counted in AlertErrors. Either is logged here; the error returned is the JPEG encoder's.
 func (p *Pipeline) alert(f *device.Frame, m *Model, d decision.Decision) error {
 	ev := event.Event{
 		ID: event.NewID(p.cfg.Device, p.cfg.RunID, f.ID), Time: f.Time, Device: p.cfg.Device, Model: m.Version,
@@ -241,29 +228,26 @@ func (p *Pipeline) alert(f *device.Frame, m *Model, d decision.Decision) error {
 		}
 	}
 	if err := p.alerter.Alert(ev, img); err != nil {
-		if errors.Is(err, outbox.ErrInMemory) {
-			return fmt.Errorf("alert for frame %d: %w", f.ID, err)
+		// The frame was scored: an alert that cannot be queued is not a bad frame. It is
+		// logged here at ERROR, rate-limited, and counted when it is lost.
+		lost := !errors.Is(err, outbox.ErrInMemory)
+		if lost {
+			p.mu.Lock()
+			p.stats.alertErrs++
+			p.mu.Unlock()
 		}
-		p.mu.Lock()
-		p.stats.alertErrs++
-		p.mu.Unlock()
-		return &alertError{fmt.Errorf("alert for frame %d: %w", f.ID, err)}
+		if p.alertLog.allow() {
+			if lost {
+				p.log.Error("alert lost: it could not be queued", zap.String("frame", f.Name), zap.Uint64("frame_id", f.ID), zap.Error(err))
+			} else {
+				// Queued all the same, in memory: an operator must know all the same.
+				p.log.Error("alert not stored on disk; held in memory until the disk has room (lost if the daemon stops first)",
+					zap.String("frame", f.Name), zap.Uint64("frame_id", f.ID), zap.Error(err))
+			}
+		}
 	}
 	return nil
 }
-
-// isAlertError reports whether err is an alertError; kept out of the loop so that the loop
-// does not allocate the target of errors.As per frame.
-func isAlertError(err error) bool {
-	var ae *alertError
-	return errors.As(err, &ae)
-}
-
-// alertError is an alert that could not be queued at all: it is lost.
-type alertError struct{ err error }
-
-func (e *alertError) Error() string { return e.err.Error() }
-func (e *alertError) Unwrap() error { return e.err }
 
 func (p *Pipeline) countBad() {
 	p.mu.Lock()
