@@ -4,11 +4,6 @@ package mqtt
 // connecting: the password (from password_file or password_env) and the TLS files. The
 // daemon's -check-config uses it.
 func (c Config) CheckFiles() error {
-	if _, err := c.password(); err != nil {
-		return err
-	}
-	if _, err := c.tlsConfig(); err != nil {
-		return err
-	}
-	return nil
+	_, err := c.ClientOptions()
+	return err
 }

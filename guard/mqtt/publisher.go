@@ -79,11 +79,7 @@ func New(cfg Config, box *outbox.Outbox, log *zap.Logger) (*Publisher, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	password, err := cfg.password()
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg, err := cfg.tlsConfig()
+	o, err := cfg.ClientOptions() // broker, credentials and TLS, as every client of ours
 	if err != nil {
 		return nil, err
 	}
@@ -97,9 +93,7 @@ func New(cfg Config, box *outbox.Outbox, log *zap.Logger) (*Publisher, error) {
 		done:    make(chan struct{}),
 	}
 
-	o := paho.NewClientOptions().
-		AddBroker(cfg.Broker).
-		SetClientID(cfg.clientID()).
+	o.SetClientID(cfg.clientID()).
 		// The outbox is the durable store: the broker keeps no session for us, and paho keeps
 		// no copies (noStore explains why).
 		SetCleanSession(true).
@@ -119,13 +113,6 @@ func New(cfg Config, box *outbox.Outbox, log *zap.Logger) (*Publisher, error) {
 		SetConnectionAttemptHandler(p.onAttempt).
 		SetConnectionLostHandler(p.onConnectionLost).
 		SetReconnectingHandler(p.onReconnecting)
-	if cfg.Username != "" {
-		o.SetUsername(cfg.Username)
-		o.SetPassword(password)
-	}
-	if tlsCfg != nil {
-		o.SetTLSConfig(tlsCfg)
-	}
 	p.client = paho.NewClient(o)
 	return p, nil
 }
