@@ -563,14 +563,7 @@ func (k *KNN) Score(feats []float32, n int) ([]float64, error) {
 	dist := make([]float64, M)
 	for i := 0; i < n; i++ {
 		x := feats[i*D : (i+1)*D]
-		s := 0.0
-		for _, v := range x {
-			s += float64(v) * float64(v)
-		}
-		inv := 0.0
-		if s > 0 {
-			inv = 1 / math.Sqrt(s)
-		}
+		inv := invNorm(x)
 		for j, v := range x {
 			q[j] = float64(v)*inv + 1e-10
 		}

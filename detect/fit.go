@@ -353,17 +353,22 @@ func Fit(h *Head, pass Pass, opts FitOptions) (*Fitted, error) {
 	return f, nil
 }
 
-// normalise writes x/|x| + 1e-10 into dst (OpenOOD's normaliser for KNN; a zero vector gives
-// 1e-10 everywhere instead of NaN).
-func normalise(dst []float32, x []float32) {
+// invNorm returns 1/|x| in float64, or 0 for a zero vector.
+func invNorm(x []float32) float64 {
 	s := 0.0
 	for _, v := range x {
 		s += float64(v) * float64(v)
 	}
-	inv := 0.0
 	if s > 0 {
-		inv = 1 / math.Sqrt(s)
+		return 1 / math.Sqrt(s)
 	}
+	return 0
+}
+
+// normalise writes x/|x| + 1e-10 into dst (OpenOOD's normaliser for KNN; a zero vector gives
+// 1e-10 everywhere instead of NaN).
+func normalise(dst []float32, x []float32) {
+	inv := invNorm(x)
 	for j, v := range x {
 		dst[j] = float32(float64(v)*inv + 1e-10)
 	}

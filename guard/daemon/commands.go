@@ -77,9 +77,6 @@ func newCommands(dir string, log *zap.Logger, publish func()) *commands {
 // result records and publishes what became of a command.
 func (c *commands) result(cmd UpdateCommand, status, reason string) {
 	r := &CommandResult{SHA256: cmd.SHA256, URL: ota.RedactURL(cmd.URL), Status: status, Reason: reason, Time: time.Now().UTC()}
-	if cmd.URL == "" {
-		r.URL = ""
-	}
 	c.mu.Lock()
 	c.last = r
 	c.mu.Unlock()

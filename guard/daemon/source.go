@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -15,42 +14,33 @@ import (
 	"go.uber.org/zap"
 )
 
-// openSource opens the configured frame source.
+// openSource opens the configured frame source. Each constructor's pointer is returned only
+// when it succeeded: a nil *Folder in a device.Source would not compare equal to nil.
 func openSource(c SourceConfig, log *zap.Logger) (device.Source, error) {
-	var (
-		s   device.Source
-		err error
-	)
+	var err error
 	switch c.Type {
 	case "folder":
-		s, err = source.OpenFolder(c.Path, c.Folder, log)
+		var s *source.Folder
+		if s, err = source.OpenFolder(c.Path, c.Folder, log); err == nil {
+			return s, nil
+		}
 	case "camera":
-		s, err = source.OpenCamera(c.Camera, log)
+		var s *source.Camera
+		if s, err = source.OpenCamera(c.Camera, log); err == nil {
+			return s, nil
+		}
 	case "synthetic":
-		s, err = source.NewSynthetic(c.Synthetic)
+		var s *source.Synthetic
+		if s, err = source.NewSynthetic(c.Synthetic); err == nil {
+			return s, nil
+		}
 	default:
 		return nil, fmt.Errorf("unknown source type %q", c.Type)
 	}
-	if err != nil || isNil(s) {
-		// The constructors return a typed nil pointer with their error; an interface holding it
-		// is not nil, and Close on it would panic.
-		if err == nil {
-			err = errors.New("no source")
-		}
-		if name := sourceName(c); !strings.Contains(err.Error(), name) {
-			return nil, fmt.Errorf("source %s: %w", name, err)
-		}
-		return nil, err
+	if name := sourceName(c); !strings.Contains(err.Error(), name) {
+		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	return s, nil
-}
-
-func isNil(s device.Source) bool {
-	if s == nil {
-		return true
-	}
-	v := reflect.ValueOf(s)
-	return v.Kind() == reflect.Pointer && v.IsNil()
+	return nil, err
 }
 
 // sourceName names the configured source for logs and the status topic.

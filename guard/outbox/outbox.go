@@ -367,10 +367,7 @@ func (o *Outbox) Oldest() (seq uint64, m Message, ok bool, err error) {
 			return 0, Message{}, false, fmt.Errorf("outbox: read message %d: %w", e.seq, err)
 		}
 		o.log.Warn("dropping unreadable message", zap.Uint64("seq", e.seq), zap.Error(err))
-		o.removeFile(o.path(e.seq))
-		o.queue = o.queue[1:]
-		o.bytes -= e.size
-		o.dropped++
+		o.drop(0)
 	}
 	return 0, Message{}, false, nil
 }

@@ -175,7 +175,10 @@ func checkNoAllocationsPerFrame(t *testing.T, m *Model) {
 			return ms.Mallocs - before
 		}
 		mallocs(50) // warm up: buffers reach their size
-		few, many := mallocs(100), mallocs(1100)
+		// The fewest of three runs each: the runtime allocates now and then on its own (more
+		// under load), while one allocation per frame would show in every run.
+		least := func(n int) uint64 { return min(mallocs(n), mallocs(n), mallocs(n)) }
+		few, many := least(100), least(1100)
 		if many > few+5 { // a little slack for the runtime's own bookkeeping
 			t.Errorf("gray=%v: %d allocations for 100 frames, %d for 1100", gray, few, many)
 		}

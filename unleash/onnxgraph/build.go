@@ -504,27 +504,7 @@ func subsample(y *Node, strides []int) *Node {
 		if s == 1 {
 			continue
 		}
-		axis := i + 2
-		dims := y.Shape().Dimensions
-		n := dims[axis]
-		out := (n-1)/s + 1
-		// Make the axis exactly out*s long.
-		if n < out*s {
-			cfg := make([]PadAxis, y.Rank())
-			cfg[axis] = PadAxis{End: out*s - n}
-			y = Pad(y, ScalarZero(y.Graph(), y.DType()), cfg...)
-		}
-		// [..., out, s, ...] and keep index 0 of the s axis.
-		split := append(append(append([]int{}, dims[:axis]...), out, s), dims[axis+1:]...)
-		y = Reshape(y, split...)
-		specs := make([]SliceAxisSpec, y.Rank())
-		for j := range specs {
-			specs[j] = AxisRange()
-		}
-		specs[axis+1] = AxisRange(0, 1)
-		y = Slice(y, specs...)
-		merged := append(append(append([]int{}, dims[:axis]...), out), dims[axis+1:]...)
-		y = Reshape(y, merged...)
+		y = subsampleAxis(y, i+2, s)
 	}
 	return y
 }
