@@ -1,8 +1,11 @@
 #!/bin/bash
 # Evaluates every epoch checkpoint of every seed as it appears, until every seed's train.json
 # ended (train.wall) and every checkpoint has a report. Usage: eval_loop.sh 1 2 3
+# EVAL=script: the evaluation script (default eval_models.sh, Fashion-MNIST; eval_cifar.sh for
+# RUNS=/root/oodguard-runs/cifar-mem).
 RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
 H=$(dirname "$0")
+EVAL=${EVAL:-$H/eval_models.sh}
 while :; do
   pending=0
   for S in "$@"; do
@@ -17,7 +20,7 @@ while :; do
       e=$((10#${n#epoch-})); nx=$(printf '%s/epoch-%03d.onnx' "$t" $((e+1)))
       [ -f "$nx" ] || [ -f "$RUNS/seed-$S/train.wall" ] || continue
       # eval writes into seed-S/eval/ (the model's folder is train/)
-      "$H/eval_models.sh" "$m"
+      "$EVAL" "$m"
     done
   done
   [ $pending = 0 ] && break
