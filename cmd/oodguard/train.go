@@ -48,6 +48,7 @@ type trainCommand struct {
 	limit          int
 	valLimit       int
 	out            string
+	resume         bool
 }
 
 func (c *trainCommand) Usage(w io.Writer) {
@@ -59,6 +60,14 @@ OUT/epoch-NNN.preprocess.json. With -id-val each checkpoint is run through ONNX 
 test set (accuracy) and, with -ood-val, on an OOD set too (energy score, T=1: FPR95 and
 AUROC, ID positive). OUT/train.json holds the config, the seed and the per-epoch loss,
 accuracies, FPR95, AUROC, learning rate and seconds; OUT/train.png plots them.
+
+Resuming: after every epoch OUT/epoch-NNN.state holds the whole training state (weights,
+BatchNorm statistics, SGD momentum, step and epoch; the two newest are kept). A run stopped
+by Ctrl-C, SIGTERM or a crash continues with the same command plus -resume: it checks that
+every setting and the training data are the same as stored (else it names what differs),
+starts at the epoch after the last complete one and appends to train.json; the result equals
+an uninterrupted run's to the bit. -resume on an OUT without a state file starts a new run,
+so scripts can always pass it. Without -resume an OUT holding a run is refused.
 
 Architectures: cnn28 (the small CNN with BatchNorm of testdata/make_models.py: widths w, 2w,
 4w) and resnet (CIFAR-style ResNet, basic blocks, stages of widths w, 2w, 4w; -blocks 3,3,3
@@ -110,7 +119,8 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 	fs.Float64Var(&c.temperature, "temperature", 1, "energy temperature T of the OOD score")
 	fs.IntVar(&c.limit, "limit", 0, "train on a random subset of N images (0: all)")
 	fs.IntVar(&c.valLimit, "val-limit", 0, "validate on a random subset of N images of each set, the same every epoch (0: all)")
-	fs.StringVar(&c.out, "out", "train-run", "output folder (must not hold a run already)")
+	fs.StringVar(&c.out, "out", "train-run", "output folder (must not hold a run already, unless -resume)")
+	fs.BoolVar(&c.resume, "resume", false, "continue the run in -out from its last epoch-NNN.state (same settings), or start one when there is none")
 	fs.Float64Var(&c.bestMaxAccDrop, "best-max-acc-drop", 2, "with -ood-val: best.onnx is the epoch with the lowest validation FPR95 among those at most this many accuracy points below the final epoch")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -190,6 +200,9 @@ func (c *trainCommand) Run(ctx context.Context, args []string) error {
 	log, err := train.Run(ctx, cfg, set, trainData.name(), val, hooks)
 	if err != nil {
 		return err
+	}
+	if n := len(log.Resumed); n > 0 {
+		fmt.Fprintf(stdout, "resumed after epoch %d (%s)\n", log.Resumed[n-1].AfterEpoch, log.Resumed[n-1].State)
 	}
 	fmt.Fprintf(stdout, "%d epochs in %.0fs; checkpoints, train.json and train.png in %s\n", len(log.Runs), log.Seconds, cfg.Out)
 	if c.oodVal != "" {
@@ -301,6 +314,9 @@ func (c *trainCommand) config(fs *flag.FlagSet) (train.Config, error) {
 	cfg.Augment = train.Augment{Crop: c.crop, Flip: c.flip}
 	cfg.Seed, cfg.Backend, cfg.Out = c.seed, c.backend, c.out
 	cfg.Tool = "oodguard " + Version
+	cfg.Resume = c.resume
+	// The validation subsets are drawn here, not in train.Run: a resumed run must draw the same.
+	cfg.Settings = map[string]string{"val-limit": strconv.Itoa(c.valLimit)}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

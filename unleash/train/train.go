@@ -85,6 +85,9 @@ const (
 // ErrExists is returned when the output folder already holds a training run.
 var ErrExists = errors.New("output folder already holds a training run")
 
+// ErrSettings is returned when a run would resume one with other settings.
+var ErrSettings = errors.New("the run to resume has other settings")
+
 // Config configures a training run.
 type Config struct {
 	// Arch is the model. Input and Classes are filled from the spec and the data when zero;
@@ -110,6 +113,15 @@ type Config struct {
 	Out string
 	// Tool names the program in train.json, e.g. "oodguard v1.2.0".
 	Tool string
+
+	// Resume continues the run in Out from its last state file (epoch-NNN.state) when there
+	// is one, and starts a new run when Out holds none; without Resume, an Out that holds a
+	// run is refused (ErrExists). The stored settings must equal this run's (see Settings).
+	Resume bool
+	// Settings are further settings, by name, that a resumed run must share with the run it
+	// continues, beyond those Run sees itself (e.g. how the command line subsets the
+	// validation sets).
+	Settings map[string]string
 }
 
 // DefaultConfig returns the recipe's defaults; Arch.Arch, Spec and Out still need setting.
@@ -217,6 +229,15 @@ type Log struct {
 	Convention  string             `json:"convention"`
 	Runs        []Epoch            `json:"per_epoch"`
 	Seconds     float64            `json:"seconds"`
+	// Resumed lists the times the run was continued from a state file.
+	Resumed []Resume `json:"resumed,omitempty"`
+}
+
+// Resume is one continuation of a run.
+type Resume struct {
+	AfterEpoch int       `json:"after_epoch"` // the epochs the state file held
+	At         time.Time `json:"at"`
+	State      string    `json:"state"` // the state file's name
 }
 
 // Run trains on set (named trainName in the log) as cfg says, evaluating each checkpoint as val
@@ -265,8 +286,17 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareOut(cfg.Out); err != nil {
-		return nil, err
+	settings := runSettings(cfg, ac, data, set, val)
+	var resumed *resumePoint
+	if cfg.Resume {
+		if resumed, err = findResume(cfg.Out, settings); err != nil {
+			return nil, err
+		}
+	}
+	if resumed == nil {
+		if err := prepareOut(cfg.Out, cfg.Resume); err != nil {
+			return nil, err
+		}
 	}
 	backend, err := unleash.NewBackend(cfg.Backend)
 	if err != nil {
@@ -281,6 +311,8 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 		return nil, fmt.Errorf("train: %w", err)
 	}
 
+	first := 0
+	var before float64 // seconds of the run before this continuation
 	log := &Log{
 		Tool: cfg.Tool, Created: time.Now().UTC().Truncate(time.Second), Arch: ac.String(), Classes: ac.Classes, Params: trainable(m),
 		Seed: cfg.Seed, Seeds: "one seed: initialisation (PCG stream per layer), -limit subset, and per epoch the shuffle and augmentation",
@@ -292,12 +324,23 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 		Convention: "ID is the positive class, scores higher = more ID; FPR95 is the OOD fraction accepted at the " +
 			"threshold whose ID recall is closest to 95%",
 	}
+	if resumed != nil {
+		if err := tr.Restore(resumed.trainer); err != nil {
+			return nil, fmt.Errorf("train: resume from %s: %w", resumed.path, err)
+		}
+		log = resumed.state.Log
+		first, before = resumed.state.Epoch, log.Seconds
+		log.Resumed = append(log.Resumed, Resume{AfterEpoch: first, At: time.Now().UTC().Truncate(time.Second), State: filepath.Base(resumed.path)})
+		if err := writeLog(cfg.Out, log); err != nil {
+			return log, err
+		}
+	}
 	specJSON, err := json.MarshalIndent(cfg.Spec, "", "  ")
 	if err != nil {
 		return nil, err
 	}
 
-	for epoch := range cfg.Epochs {
+	for epoch := first; epoch < cfg.Epochs; epoch++ {
 		e := Epoch{Epoch: epoch + 1, LR: tr.LR(epoch)}
 		t0 := time.Now()
 		steps := batches.Steps()
@@ -362,7 +405,12 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 		e.EvalSec = time.Since(t1).Seconds()
 		e.Seconds = time.Since(t0).Seconds()
 		log.Runs = append(log.Runs, e)
-		log.Seconds = time.Since(start).Seconds()
+		log.Seconds = before + time.Since(start).Seconds()
+		// The state file is the commit point of the epoch: train.json is written from the log it
+		// holds, again on resume.
+		if err := writeState(cfg.Out, tr, &trainState{Version: stateVersion, Epoch: e.Epoch, Settings: settings, Log: log}); err != nil {
+			return log, err
+		}
 		if err := writeLog(cfg.Out, log); err != nil {
 			return log, err
 		}
@@ -373,13 +421,28 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 	return log, nil
 }
 
-// prepareOut creates the output folder and refuses one that holds a run already.
-func prepareOut(dir string) error {
+// prepareOut creates the output folder and refuses one that holds a run already. With resume
+// (and no state file to resume from), a first checkpoint without a state file is the trace of
+// a run stopped in its first epoch and is overwritten.
+func prepareOut(dir string, resume bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	states, err := unleash.NumberedFiles(dir, statePrefix, stateSuffix)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if len(states) > 0 {
+		return fmt.Errorf("train: %s: %w (%s): resume it (-resume), pick another folder or remove it", dir, ErrExists, filepath.Base(states[len(states)-1].Path))
+	}
 	for _, name := range []string{"train.json", "epoch-001.onnx"} {
+		if resume && name != "train.json" {
+			continue
+		}
 		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			if resume {
+				return fmt.Errorf("train: %s: %w (%s) without a state file to resume from (written by an oodguard before resumable runs?): pick another folder or remove it", dir, ErrExists, name)
+			}
 			return fmt.Errorf("train: %s: %w (%s): pick another folder or remove it", dir, ErrExists, name)
 		}
 	}
