@@ -31,6 +31,7 @@ type chooseCommand struct {
 	model              string
 	preset, specFile   string
 	fit, idVal, oodVal string
+	idTest             string
 	oodVals            dataList
 	tests              dataList
 	extras             stringList
@@ -54,7 +55,8 @@ Candidates: the logit scores (energy, MSP, MaxLogit, GEN); ReAct, ASH-P/B/S, DIC
 over OpenOOD's grid, fitted on -fit; ViM, Mahalanobis and KNN (a bank of at most -bank fit
 images); and the same for each -extra model (e.g. an unleashed one: UMAP then ReAct is such a
 combination). Each is scored on -id-val against -ood-val (one OOD family) and, for the report
-only, against every -test set (with the same ID validation scores).
+only, against every -test set: with the same ID validation scores, or, when -id-test is given,
+with that ID test set's scores (images the choice never sees; its accuracy is reported too).
 
 Rule: the lowest validation FPR95 among the candidates whose ID validation accuracy is at most
 -max-acc-drop points below -model's; plain energy of -model is the first candidate and wins
@@ -64,7 +66,8 @@ chosen model is then calibrated on -id-val at -tpr under ONNX Runtime, as the de
 
 Writes, in -out: model.onnx, calibration.json, candidates.json and candidates.csv (every
 candidate on validation and on each test set) and report/ (HTML with plots of energy and the
-chosen candidate, report.json, report.csv).
+chosen candidate, report.json, report.csv). With -id-test, report/ holds the validation family
+against -id-val and report-test/ the test sets against -id-test.
 
 Flags:
 `)
@@ -82,6 +85,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	fs.StringVar(&c.idVal, "id-val", "", "ID validation data, labelled (required)")
 	fs.Var(&c.oodVals, "ood-val", "OOD validation data: one family (required, once)")
 	fs.Var(&c.tests, "test", "OOD test data, reported only (repeat for several sets)")
+	fs.StringVar(&c.idTest, "id-test", "", "ID test data, labelled, distinct from -id-val: the -test sets are measured against it (default: against -id-val)")
 	fs.Var(&c.extras, "extra", "another model of the same classifier, e.g. an unleashed one: its logit scores and detectors are candidates too (repeat)")
 	fs.IntVar(&c.fitLimit, "fit-limit", 10000, "fit on a seeded random subset of N images of -fit (0: all)")
 	c.sub.register(fs, "each validation and test set", true)
@@ -122,6 +126,20 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("-id-val: %w", err)}
 	}
+	var idTest *dataArg
+	if c.idTest != "" {
+		if len(c.tests) == 0 {
+			return usagef("-id-test is only used with -test sets")
+		}
+		d, err := parseDataArg(c.idTest)
+		if err != nil {
+			return usageError{fmt.Errorf("-id-test: %w", err)}
+		}
+		if d == idData {
+			return usagef("-id-test %s is -id-val: give ID test data the choice does not see", d.name())
+		}
+		idTest = &d
+	}
 	for _, m := range append([]string{c.model}, c.extras...) {
 		if err := checkModelFile(m); err != nil {
 			return err
@@ -137,13 +155,13 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	}
 	start := time.Now()
 	sets := append(dataList{c.oodVals[0]}, c.tests...)
-	base, err := c.measureModel(c.model, "", spec, opts, fitData, idData, sets)
+	base, err := c.measureModel(c.model, "", spec, opts, fitData, idData, idTest, sets)
 	if err != nil {
 		return err
 	}
 	cands, baseAcc := base.cands, base.accuracy
 	for _, path := range c.extras {
-		ms, err := c.measureModel(path, filepath.Base(path)+": ", spec, opts, fitData, idData, sets)
+		ms, err := c.measureModel(path, filepath.Base(path)+": ", spec, opts, fitData, idData, idTest, sets)
 		if err != nil {
 			return err
 		}
@@ -179,6 +197,10 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		IDVal: calibrate.DataRef{Role: "id-validation", Name: idData.name(), Count: base.idCount}, Chosen: best.Name,
 		Threshold: cal.Threshold, Candidates: cands,
 	}
+	if idTest != nil {
+		sum.IDTest = &calibrate.DataRef{Role: "id-test", Name: idTest.name(), Count: base.idTestCount}
+		sum.TestAccuracy = base.testAccuracy
+	}
 	for i, d := range sets {
 		role := "ood-validation"
 		if i > 0 {
@@ -198,17 +220,20 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 
 // measured is one model's candidates and what they were measured on.
 type measured struct {
-	cands     []*candidate
-	accuracy  float64 // the model's top-1 on the ID validation data
-	fitCount  int
-	idCount   int
-	oodCounts []int
+	cands        []*candidate
+	accuracy     float64 // the model's top-1 on the ID validation data
+	testAccuracy float64 // and on the ID test data, when there is some
+	fitCount     int
+	idCount      int
+	idTestCount  int
+	oodCounts    []int
 }
 
 // measureModel fits the default grid on path's features of the fit data and measures every
 // candidate of it (its logit scores, shaping and feature detectors) on the ID validation data
-// against each OOD set; label prefixes the candidates' names (an -extra model's file name).
-func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, opts ort.Options, fitData, idData dataArg, sets dataList) (*measured, error) {
+// against each OOD set (the test sets against idTest's when it is not nil); label prefixes the
+// candidates' names (an -extra model's file name).
+func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, opts ort.Options, fitData, idData dataArg, idTest *dataArg, sets dataList) (*measured, error) {
 	clf, err := ort.Open(path, opts)
 	if err != nil {
 		return nil, err
@@ -269,6 +294,28 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 	}
 	K, D := m.Head.Classes, m.Head.Dim
 	ms := &measured{fitCount: int(fitted.Count), idCount: len(idY)}
+	var idTestF []float32
+	var idTestY []int
+	if idTest != nil {
+		if idTestF, idTestY, err = c.features(ex, *idTest, false, spec, batch); err != nil {
+			return nil, err
+		}
+		labelled := false
+		for _, y := range idTestY {
+			labelled = labelled || y >= 0
+		}
+		if !labelled {
+			return nil, fmt.Errorf("-id-test %s has no labels: choose reports its accuracy", idTest.name())
+		}
+		ms.idTestCount = len(idTestY)
+		ms.testAccuracy = accuracyOf(m.Head.LogitsOf(idTestF, len(idTestF)/D), idTestY, K)
+	}
+	testAcc := func(a float64) *float64 {
+		if idTest == nil {
+			return nil
+		}
+		return &a
+	}
 	oodF := make([][]float32, len(sets))
 	for i, d := range sets {
 		if oodF[i], _, err = c.features(ex, d, true, spec, batch); err != nil {
@@ -288,9 +335,9 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 		if err != nil {
 			return nil, err
 		}
-		cd := &candidate{Name: label + sp.String(), Kind: "logits", Model: path, Accuracy: ms.accuracy, spec: sp}
+		cd := &candidate{Name: label + sp.String(), Kind: "logits", Model: path, Accuracy: ms.accuracy, TestAccuracy: testAcc(ms.testAccuracy), spec: sp}
 		logitScores := func(feats []float32) ([]float64, error) { return hostLogitScores(m, feats, f) }
-		if err := cd.scoreAll(logitScores, idF, oodF); err != nil {
+		if err := cd.scoreAll(logitScores, idF, idTestF, oodF); err != nil {
 			return nil, err
 		}
 		ms.cands = append(ms.cands, cd)
@@ -304,7 +351,7 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 			return nil, err
 		}
 		ds := d.Spec()
-		cd := &candidate{Name: label + d.Name(), Kind: "feature", Detector: &ds, Model: path, Accuracy: ms.accuracy, det: d, base: m}
+		cd := &candidate{Name: label + d.Name(), Kind: "feature", Detector: &ds, Model: path, Accuracy: ms.accuracy, TestAccuracy: testAcc(ms.testAccuracy), det: d, base: m}
 		cd.spec = score.Spec{Kind: score.KindGraph, Output: detect.ScoreOutput, Name: d.Name(), Detector: rec}
 		if s, ok := d.(detect.Shaper); ok {
 			cd.Kind = "shaping"
@@ -314,8 +361,15 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 				return nil, fmt.Errorf("%s: %w", cd.Name, err)
 			}
 			cd.Accuracy = accuracyOf(z, idY, K)
+			if idTest != nil {
+				zt, err := s.Logits(idTestF, len(idTestF)/D)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", cd.Name, err)
+				}
+				cd.TestAccuracy = testAcc(accuracyOf(zt, idTestY, K))
+			}
 		}
-		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, oodF); err != nil {
+		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, idTestF, oodF); err != nil {
 			return nil, fmt.Errorf("%s: %w", cd.Name, err)
 		}
 		ms.cands = append(ms.cands, cd)
@@ -330,15 +384,18 @@ type candidate struct {
 	Detector *detect.Spec `json:"detector,omitempty"`
 	Model    string       `json:"model"`       // the model it runs on: -model or an -extra one
 	Accuracy float64      `json:"id_accuracy"` // top-1 on the ID validation data
-	Eligible bool         `json:"eligible"`    // within -max-acc-drop of the model's accuracy
-	Chosen   bool         `json:"chosen,omitempty"`
-	Sets     []candSet    `json:"sets"` // validation first, then each test set
+	// TestAccuracy is the top-1 on the ID test data (-id-test), nil without it.
+	TestAccuracy *float64  `json:"id_test_accuracy,omitempty"`
+	Eligible     bool      `json:"eligible"` // within -max-acc-drop of the model's accuracy
+	Chosen       bool      `json:"chosen,omitempty"`
+	Sets         []candSet `json:"sets"` // validation first, then each test set
 
-	spec score.Spec
-	det  detect.Detector
-	base *detect.Model // the model det was fitted on
-	id   []float64
-	ood  [][]float64
+	spec   score.Spec
+	det    detect.Detector
+	base   *detect.Model // the model det was fitted on
+	id     []float64
+	idTest []float64 // the scores of the ID test data; nil without -id-test
+	ood    [][]float64
 }
 
 type candSet struct {
@@ -347,11 +404,17 @@ type candSet struct {
 	Metrics calibrate.Metrics `json:"metrics"`
 }
 
-// scoreAll scores the ID validation features and each OOD set's with f and measures them.
-func (cd *candidate) scoreAll(f func([]float32) ([]float64, error), idF []float32, oodF [][]float32) error {
+// scoreAll scores the ID validation features, the ID test features (when not nil) and each OOD
+// set's with f and measures them.
+func (cd *candidate) scoreAll(f func([]float32) ([]float64, error), idF, idTestF []float32, oodF [][]float32) error {
 	var err error
 	if cd.id, err = f(idF); err != nil {
 		return err
+	}
+	if idTestF != nil {
+		if cd.idTest, err = f(idTestF); err != nil {
+			return err
+		}
 	}
 	for _, o := range oodF {
 		s, err := f(o)
@@ -363,11 +426,13 @@ func (cd *candidate) scoreAll(f func([]float32) ([]float64, error), idF []float3
 	return cd.measure(nil)
 }
 
-// measure fills Sets from the scores; names are filled in by the caller when nil.
+// measure fills Sets from the scores: the validation family against the ID validation scores,
+// the test sets against the ID test scores when there are some; names are filled in by the
+// caller when nil.
 func (cd *candidate) measure(names []string) error {
 	cd.Sets = cd.Sets[:0]
 	for i, o := range cd.ood {
-		mt, err := calibrate.Evaluate(cd.id, o, calibrate.DefaultRecall)
+		mt, err := calibrate.Evaluate(cd.idFor(i), o, calibrate.DefaultRecall)
 		if err != nil {
 			return fmt.Errorf("%s: %w", cd.Name, err)
 		}
@@ -382,6 +447,14 @@ func (cd *candidate) measure(names []string) error {
 		cd.Sets = append(cd.Sets, s)
 	}
 	return nil
+}
+
+// idFor is the ID scores OOD set i is measured against.
+func (cd *candidate) idFor(i int) []float64 {
+	if i > 0 && cd.idTest != nil {
+		return cd.idTest
+	}
+	return cd.id
 }
 
 func hostLogitScores(m *detect.Model, feats []float32, f score.Func) ([]float64, error) {
@@ -547,16 +620,19 @@ func (c *chooseCommand) calibrate(ctx context.Context, model string, sp score.Sp
 
 // chooseSummary is candidates.json.
 type chooseSummary struct {
-	Model      string              `json:"model"`
-	Rule       string              `json:"rule"`
-	MaxAccDrop float64             `json:"max_acc_drop_points"`
-	Accuracy   float64             `json:"id_accuracy"` // the model's, on the ID validation data
-	Fit        calibrate.DataRef   `json:"fit"`
-	IDVal      calibrate.DataRef   `json:"id_validation"`
-	OOD        []calibrate.DataRef `json:"ood"` // validation first, then the test sets
-	Chosen     string              `json:"chosen"`
-	Threshold  float64             `json:"threshold"`
-	Candidates []*candidate        `json:"candidates"`
+	Model      string            `json:"model"`
+	Rule       string            `json:"rule"`
+	MaxAccDrop float64           `json:"max_acc_drop_points"`
+	Accuracy   float64           `json:"id_accuracy"` // the model's, on the ID validation data
+	Fit        calibrate.DataRef `json:"fit"`
+	IDVal      calibrate.DataRef `json:"id_validation"`
+	// IDTest is the ID data the test sets are measured against (-id-test); nil: IDVal.
+	IDTest       *calibrate.DataRef  `json:"id_test,omitempty"`
+	TestAccuracy float64             `json:"id_test_accuracy,omitempty"` // the model's, on IDTest
+	OOD          []calibrate.DataRef `json:"ood"`                        // validation first, then the test sets
+	Chosen       string              `json:"chosen"`
+	Threshold    float64             `json:"threshold"`
+	Candidates   []*candidate        `json:"candidates"`
 }
 
 func (c *chooseCommand) writeSummary(s *chooseSummary) error {
@@ -574,12 +650,20 @@ func (c *chooseCommand) writeSummary(s *chooseSummary) error {
 	}
 	return atomicfile.Write(filepath.Join(c.out, "candidates.csv"), 0o644, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
-		cw.Write([]string{"candidate", "kind", "id_accuracy", "eligible", "chosen", "ood_set", "role", "fpr95", "auroc", "aupr_in", "aupr_out"})
+		cw.Write([]string{"candidate", "kind", "id_accuracy", "eligible", "chosen", "ood_set", "role", "fpr95", "auroc", "aupr_in", "aupr_out", "id_set", "id_test_accuracy"})
 		p := func(v float64) string { return strconv.FormatFloat(100*v, 'f', 4, 64) }
 		for _, cd := range s.Candidates {
-			for _, set := range cd.Sets {
+			testAcc := ""
+			if cd.TestAccuracy != nil {
+				testAcc = p(*cd.TestAccuracy)
+			}
+			for i, set := range cd.Sets {
+				idSet := s.IDVal.Name
+				if i > 0 && s.IDTest != nil {
+					idSet = s.IDTest.Name
+				}
 				cw.Write([]string{cd.Name, cd.Kind, p(cd.Accuracy), strconv.FormatBool(cd.Eligible), strconv.FormatBool(cd.Chosen),
-					set.Name, set.Role, p(set.Metrics.FPR95), p(set.Metrics.AUROC), p(set.Metrics.AUPRIn), p(set.Metrics.AUPROut)})
+					set.Name, set.Role, p(set.Metrics.FPR95), p(set.Metrics.AUROC), p(set.Metrics.AUPRIn), p(set.Metrics.AUPROut), idSet, testAcc})
 			}
 		}
 		cw.Flush()
@@ -587,12 +671,24 @@ func (c *chooseCommand) writeSummary(s *chooseSummary) error {
 	})
 }
 
-// writeReport writes the HTML report (eval's) of energy and the chosen candidate.
+// writeReport writes the HTML report (eval's) of energy and the chosen candidate into report/:
+// every OOD set against the ID validation data or, with -id-test, the validation family against
+// it in report/ and the test sets against the ID test data in report-test/.
 func (c *chooseCommand) writeReport(s *chooseSummary, energy, best *candidate, cal *calibrate.Calibration, took time.Duration) error {
-	acc := s.Accuracy
+	if s.IDTest == nil {
+		return c.writeReportPart("report", s, s.IDVal, s.Accuracy, 0, len(s.OOD), energy, best, cal, took)
+	}
+	if err := c.writeReportPart("report", s, s.IDVal, s.Accuracy, 0, 1, energy, best, cal, took); err != nil {
+		return err
+	}
+	return c.writeReportPart("report-test", s, *s.IDTest, s.TestAccuracy, 1, len(s.OOD), energy, best, cal, took)
+}
+
+// writeReportPart writes the report of OOD sets [from, to) against id into dir.
+func (c *chooseCommand) writeReportPart(dir string, s *chooseSummary, id calibrate.DataRef, acc float64, from, to int, energy, best *candidate, cal *calibrate.Calibration, took time.Duration) error {
 	rep := &report.Report{
 		Model: filepath.Join(c.out, "model.onnx"), ModelSHA256: cal.ModelSHA256, Tool: "oodguard " + Version,
-		Created: time.Now().UTC().Truncate(time.Second), ID: s.IDVal, OOD: s.OOD, Accuracy: &acc, Seconds: took.Seconds(),
+		Created: time.Now().UTC().Truncate(time.Second), ID: id, OOD: s.OOD[from:to], Accuracy: &acc, Seconds: took.Seconds(),
 	}
 	var raw []report.Scores
 	for _, cd := range []*candidate{energy, best} {
@@ -603,21 +699,21 @@ func (c *chooseCommand) writeReport(s *chooseSummary, energy, best *candidate, c
 			sr.Threshold = &th
 		}
 		var all []calibrate.Metrics
-		for i, set := range cd.Sets {
-			sr.Sets = append(sr.Sets, report.SetResult{Name: s.OOD[i].Name, Metrics: set.Metrics})
-			all = append(all, set.Metrics)
+		for i := from; i < to; i++ {
+			sr.Sets = append(sr.Sets, report.SetResult{Name: s.OOD[i].Name, Metrics: cd.Sets[i].Metrics})
+			all = append(all, cd.Sets[i].Metrics)
 		}
 		var err error
 		if sr.Mean, err = calibrate.Mean(all); err != nil {
 			return err
 		}
 		rep.Scores = append(rep.Scores, sr)
-		raw = append(raw, report.Scores{ID: cd.id, OOD: cd.ood})
+		raw = append(raw, report.Scores{ID: cd.idFor(from), OOD: cd.ood[from:to]})
 		if cd == best && cd == energy {
 			break
 		}
 	}
-	return report.Write(filepath.Join(c.out, "report"), rep, raw)
+	return report.Write(filepath.Join(c.out, dir), rep, raw)
 }
 
 func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out string) {
@@ -644,12 +740,27 @@ func printChoice(w io.Writer, s *chooseSummary, energy, best *candidate, out str
 	}
 	fmt.Fprintf(w, "chosen: %s, validation FPR95 %.2f%% (energy %.2f%%); threshold %.6g\n", best.Name,
 		100*best.Sets[0].Metrics.FPR95, 100*energy.Sets[0].Metrics.FPR95, s.Threshold)
+	if s.IDTest != nil && len(best.Sets) > 1 {
+		fmt.Fprintf(w, "test sets against ID test %s (%d images), accuracy %.2f%% (chosen %.2f%%)\n", s.IDTest.Name, s.IDTest.Count,
+			100*s.TestAccuracy, 100*deref(best.TestAccuracy))
+	}
 	for i := 1; i < len(best.Sets); i++ {
 		fmt.Fprintf(w, "  test %s (never seen by the choice): FPR95 %.2f%%, energy %.2f%%\n", s.OOD[i].Name,
 			100*best.Sets[i].Metrics.FPR95, 100*energy.Sets[i].Metrics.FPR95)
 	}
-	fmt.Fprintf(w, "wrote %s and %s; candidates.json, candidates.csv and report/index.html in %s\n",
-		filepath.Join(out, "model.onnx"), filepath.Join(out, "calibration.json"), out)
+	reports := "report/index.html"
+	if s.IDTest != nil {
+		reports = "report/index.html, report-test/index.html"
+	}
+	fmt.Fprintf(w, "wrote %s and %s; candidates.json, candidates.csv and %s in %s\n",
+		filepath.Join(out, "model.onnx"), filepath.Join(out, "calibration.json"), reports, out)
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }
 
 // shortName is a dataset's folder, the family: "mnist" of "mnist/t10k-images-idx3-ubyte.gz".

@@ -235,3 +235,115 @@ func TestChooseBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestChooseIDTest: -id-test changes only what the test sets are measured against. With a copy
+// of the ID validation data as -id-test, every candidate's test metrics equal those of a run
+// without it (the documented default) and its ID test accuracy equals its validation accuracy;
+// with other ID test data, the validation metrics, eligibility and choice stay those of the run
+// without it (the choice never sees ID test data) while the test metrics change, and report-test/
+// is written. -id-test without -test, or equal to -id-val, is a usage error.
+func TestChooseIDTest(t *testing.T) {
+	runtimetest.Setup(t)
+	fx := newChooseFixture(t)
+	model, pre := fixture(t, "cnn28.onnx"), fixture(t, "cnn28.preprocess.json")
+	valCopy := filepath.Join(fx.dir, mkdir(t, fx.dir, "copy"), "val-images-idx3-ubyte")
+	for _, suffix := range []string{"images-idx3-ubyte", "labels-idx1-ubyte"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(fx.idVal), "val-"+suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fx.dir, "copy", "val-"+suffix), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, _ := datasettest.WriteIDX(t, filepath.Join(fx.dir, mkdir(t, fx.dir, "idtest")), "test", 90, 28, 28)
+
+	type summary struct {
+		Accuracy     float64            `json:"id_accuracy"`
+		TestAccuracy float64            `json:"id_test_accuracy"`
+		IDTest       *calibrate.DataRef `json:"id_test"`
+		Chosen       string             `json:"chosen"`
+		Candidates   []struct {
+			Name         string   `json:"name"`
+			Accuracy     float64  `json:"id_accuracy"`
+			TestAccuracy *float64 `json:"id_test_accuracy"`
+			Eligible     bool     `json:"eligible"`
+			Sets         []struct {
+				Metrics calibrate.Metrics `json:"metrics"`
+			} `json:"sets"`
+		} `json:"candidates"`
+	}
+	run := func(name string, extra ...string) summary {
+		out := filepath.Join(fx.dir, name)
+		args := append([]string{"choose", "-model", model, "-preprocess", pre, "-fit", fx.fit, "-fit-limit", "100",
+			"-id-val", fx.idVal, "-ood-val", fx.oodVal, "-test", fx.test, "-threads", "1", "-out", out}, extra...)
+		code, stdout, errOut := runCLI(t, args...)
+		if code != 0 {
+			t.Fatalf("choose %v: exit %d\n%s\n%s", extra, code, stdout, errOut)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "candidates.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s summary
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	plain := run("plain")
+	same := run("same", "-id-test", valCopy)
+	diff := run("other", "-id-test", other)
+
+	if plain.IDTest != nil || same.IDTest == nil || same.IDTest.Count != 120 || diff.IDTest == nil || diff.IDTest.Count != 90 {
+		t.Fatalf("id_test: plain %+v, same %+v, other %+v", plain.IDTest, same.IDTest, diff.IDTest)
+	}
+	if same.TestAccuracy != same.Accuracy {
+		t.Errorf("ID test = ID validation: accuracy %v vs %v", same.TestAccuracy, same.Accuracy)
+	}
+	if same.Chosen != plain.Chosen || diff.Chosen != plain.Chosen {
+		t.Errorf("chosen %q (plain), %q (same), %q (other): the choice must not see ID test data", plain.Chosen, same.Chosen, diff.Chosen)
+	}
+	changed := 0
+	for i, p := range plain.Candidates {
+		s, d := same.Candidates[i], diff.Candidates[i]
+		if p.TestAccuracy != nil || s.TestAccuracy == nil || d.TestAccuracy == nil {
+			t.Fatalf("%s: id_test_accuracy %v %v %v", p.Name, p.TestAccuracy, s.TestAccuracy, d.TestAccuracy)
+		}
+		if *s.TestAccuracy != s.Accuracy {
+			t.Errorf("%s: ID test accuracy %v, validation %v, on the same images", p.Name, *s.TestAccuracy, s.Accuracy)
+		}
+		if s.Sets[1].Metrics != p.Sets[1].Metrics {
+			t.Errorf("%s: test metrics %+v against a copy of ID validation, %+v without -id-test", p.Name, s.Sets[1].Metrics, p.Sets[1].Metrics)
+		}
+		if d.Sets[0].Metrics != p.Sets[0].Metrics || d.Eligible != p.Eligible || d.Accuracy != p.Accuracy {
+			t.Errorf("%s: validation %+v (eligible %v) with other ID test data, %+v (%v) without", p.Name, d.Sets[0].Metrics, d.Eligible, p.Sets[0].Metrics, p.Eligible)
+		}
+		if d.Sets[1].Metrics != p.Sets[1].Metrics {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Error("no test metric changed with other ID test data: -id-test is not used")
+	}
+	for _, f := range []string{"report/index.html", "report-test/index.html"} {
+		if _, err := os.Stat(filepath.Join(fx.dir, "other", f)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	base := []string{"choose", "-model", model, "-preprocess", pre, "-fit", fx.fit, "-id-val", fx.idVal, "-ood-val", fx.oodVal}
+	for _, c := range []struct {
+		args []string
+		says string
+	}{
+		{append(base[:len(base):len(base)], "-id-test", other), "only used with -test"},
+		{append(base[:len(base):len(base)], "-test", fx.test, "-id-test", fx.idVal), "is -id-val"},
+		{append(base[:len(base):len(base)], "-test", fx.test, "-id-test", fx.test, "-out", filepath.Join(fx.dir, "o3")), "no labels"},
+	} {
+		code, stdout, errOut := runCLI(t, c.args...)
+		if code == 0 || !strings.Contains(errOut, c.says) || strings.Contains(errOut, "panic") {
+			t.Errorf("%v: exit %d, stderr does not say %q:\n%s%s", c.args[len(base):], code, c.says, stdout, errOut)
+		}
+	}
+}
