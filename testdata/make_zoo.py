@@ -32,10 +32,11 @@ For each NAME it writes (opset 13, dynamic batch axis "N", input "input", output
                     convnext (LayerNormalization)
   NAME.ref.json     see below
 
-and resnet18.trainbn.onnx (opset 13: BatchNormalization with running-stat outputs) and
+and resnet18.trainbn.onnx, mobilenetv2.trainbn.onnx, densenetbc.trainbn.onnx (opset 13:
+BatchNormalization with running-stat outputs; MobileNetV2's Dropout with training_mode=True) and
 densenet.trainbn.op17.onnx (opset 17: training_mode=1): the models exported after model.train()
 with TrainingMode.PRESERVE, whose BatchNormalization normalises every batch by its own statistics
-(models that must be refused for inference).
+(models refused for inference, which oodguard unleash takes and writes in inference mode).
 
 Parameters that would still be constant after the randomisation (zero biases) are drawn at
 random too: the exporter writes equal initializers once, shared, which a trained model never has.
@@ -475,8 +476,9 @@ def make(name, ctor, x, y, seed):
         export(model, os.path.join(OUT, name + ".op17.onnx"), opset=17)
     if name == "densenet":
         export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.op17.onnx"), train=True, opset=17)
-    if name == "resnet18":
-        # On a copy: tracing in train mode updates the BatchNorm running stats.
+    if name in ("resnet18", "mobilenetv2", "densenetbc"):
+        # On a copy: tracing in train mode updates the BatchNorm running stats. MobileNetV2's
+        # classifier Dropout(0.2) is exported with training_mode=True.
         export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.onnx"), train=True)
     # The eval-mode export has no Dropout (nor torchvision's StochasticDepth): the train-mode
     # reference steps run without them, as the trainer runs the file.

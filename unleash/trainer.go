@@ -188,11 +188,9 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	// Training would work, but the model is written back with its BatchNorm nodes as they are:
-	// still in training mode, useless for inference.
-	if err := m.CheckInference(); err != nil {
-		return nil, fmt.Errorf("unleash: %w", err)
-	}
+	// A model exported in training mode (BatchNorm with batch statistics, Dropout on) trains as
+	// any other (its Dropout passes values through, as in the eval-mode export, which has none);
+	// Export writes it in inference mode.
 	b := opts.Backend
 	if b == nil {
 		var err error
@@ -370,13 +368,16 @@ func (t *Trainer) updateMasks() error {
 
 // Export writes the model: the input file with each masked weight replaced by W*mask (UMAP) or
 // each fine-tuned parameter replaced (UM), and the BatchNorm running stats replaced when
-// training updated them. Nothing else in the file changes.
+// training updated them. Nothing else in the file changes, except in a model exported in
+// training mode, whose BatchNorm and Dropout nodes are written in inference mode
+// (onnxgraph.Model.MarshalInference): they then normalise with the running statistics as
+// training updated them.
 func (t *Trainer) Export(w io.Writer) error {
 	repl, err := t.Replacements()
 	if err != nil {
 		return err
 	}
-	return t.m.Write(w, repl)
+	return t.m.WriteInference(w, repl)
 }
 
 // Replacements returns the initializer values Export writes, by name.

@@ -25,8 +25,8 @@ var knownInputs = map[string][]int{
 var constInputs = map[string][]int{"Clip": {1, 2}, "Pad": {2}, "Dropout": {1, 2}, "Pow": {1}}
 
 // unsupported returns what Build cannot do in the model: ops it does not know, and known ops used
-// in ways it does not support (shapes computed from data, Gather of data, Dropout in training
-// mode). Its decisions mirror the builder's.
+// in ways it does not support (shapes computed from data, Gather of data). Its decisions mirror
+// the builder's. (A training-mode Dropout is built as its input: TrainingDropout.)
 func (m *Model) unsupported() *unsupportedOps {
 	u := &unsupportedOps{}
 	known := map[string]bool{} // integer values known at build time
@@ -92,12 +92,6 @@ func (m *Model) unsupportedUse(n *onnx.NodeProto, known map[string]bool) string 
 	case "Cast":
 		if attrInt(n, "to", 0) != int(onnx.TensorProto_FLOAT) {
 			return fmt.Sprintf("of a computed tensor to %s (only float32 or shape computations)", onnx.TensorProto_DataType(attrInt(n, "to", 0)))
-		}
-	case "Dropout":
-		if len(ins) > 2 && ins[2] != "" {
-			if c, ok := m.consts[ins[2]]; ok && len(c.i64) == 1 && c.i64[0] != 0 {
-				return "in training mode (training_mode=true)"
-			}
 		}
 	}
 	for _, i := range knownInputs[op] {

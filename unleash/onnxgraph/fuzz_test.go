@@ -24,6 +24,11 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(b)
+	// A training-mode export (BatchNorm with statistics outputs, a training-mode Dropout).
+	if b, err = os.ReadFile("../../testdata/zoo/mobilenetv2.trainbn.onnx"); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {
@@ -45,6 +50,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, err := Parse(out); err != nil {
 			t.Fatalf("written model does not parse: %v", err)
+		}
+		// Converted to inference mode, it parses again and is no longer in training mode.
+		if out, err := m.MarshalInference(replace); err == nil {
+			conv, err := Parse(out)
+			if err != nil {
+				t.Fatalf("converted model does not parse: %v", err)
+			}
+			if conv.InTrainingMode() {
+				t.Fatalf("converted model still in training mode: %v %v", conv.TrainingBatchNorm, conv.TrainingDropout)
+			}
 		}
 		_ = m.Check()
 	})

@@ -110,6 +110,10 @@ type Model struct {
 	// outputs of opsets before 14). ONNX Runtime normalises each batch by its own statistics
 	// there; see CheckInference.
 	TrainingBatchNorm []string
+	// TrainingDropout names the Dropout nodes whose training_mode input is a constant true
+	// (exported after model.train()): ONNX Runtime drops values at random there. Build passes
+	// their input through in either Mode.
+	TrainingDropout []string
 
 	params map[string]*Param
 	consts map[string]*constant // every initializer and Constant-node output, by name
@@ -295,10 +299,25 @@ func Parse(data []byte) (*Model, error) {
 			m.TrainingBatchNorm = append(m.TrainingBatchNorm, nodeName(n))
 		}
 	}
+	for _, n := range m.nodes {
+		if n.GetOpType() == "Dropout" && m.dropoutTraining(n) {
+			m.TrainingDropout = append(m.TrainingDropout, nodeName(n))
+		}
+	}
 	if err := m.findParams(); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// dropoutTraining reports whether Dropout node n has a constant true training_mode input.
+func (m *Model) dropoutTraining(n *onnx.NodeProto) bool {
+	ins := n.GetInput()
+	if len(ins) < 3 || ins[2] == "" {
+		return false
+	}
+	c, ok := m.consts[ins[2]]
+	return ok && len(c.i64) == 1 && c.i64[0] != 0
 }
 
 func nodeName(n *onnx.NodeProto) string {
@@ -485,22 +504,34 @@ func (m *Model) isConstant(name string) bool {
 // where an inference-mode one is needed.
 var ErrTrainingBatchNorm = errors.New("BatchNormalization runs in training mode")
 
+// ErrTrainingDropout is returned for a model whose Dropout runs in training mode (and whose
+// BatchNorm does not), where an inference-mode one is needed.
+var ErrTrainingDropout = errors.New("Dropout runs in training mode")
+
 // CheckInference returns an error wrapping ErrTrainingBatchNorm when the model's BatchNorm runs in
 // training mode: ONNX Runtime then normalises every batch by its own statistics, so a frame's
 // logits depend on the other frames of its batch (and a batch of one gives the same logits for
 // every frame), and GoMLX's inference graph, which uses the running statistics, computes another
 // model than ONNX Runtime does.
+//
+// A model with only training-mode Dropout (no BatchNorm) fails too: ONNX Runtime would drop
+// values at random.
 func (m *Model) CheckInference() error {
-	if len(m.TrainingBatchNorm) == 0 {
-		return nil
+	const how = "export the model for inference: call model.eval() before torch.onnx.export, and do not pass " +
+		"training=torch.onnx.TrainingMode.PRESERVE or TRAINING with a model in train mode (or convert it: " +
+		"`oodguard inspect -inference-out OUT.onnx` keeps the running statistics stored in the file; " +
+		"`oodguard unleash` takes it as it is and writes an inference-mode model)"
+	if len(m.TrainingBatchNorm) > 0 {
+		more := ""
+		if k := len(m.TrainingBatchNorm) - 1; k > 0 {
+			more = fmt.Sprintf(" and %d more", k)
+		}
+		return fmt.Errorf("%w (node %q%s): it normalises each batch by its own statistics; %s", ErrTrainingBatchNorm, m.TrainingBatchNorm[0], more, how)
 	}
-	more := ""
-	if k := len(m.TrainingBatchNorm) - 1; k > 0 {
-		more = fmt.Sprintf(" and %d more", k)
+	if len(m.TrainingDropout) > 0 {
+		return fmt.Errorf("%w (node %q): it drops values at random; %s", ErrTrainingDropout, m.TrainingDropout[0], how)
 	}
-	return fmt.Errorf("%w (node %q%s): it normalises each batch by its own statistics; export the model "+
-		"for inference: call model.eval() before torch.onnx.export, and do not pass "+
-		"training=torch.onnx.TrainingMode.PRESERVE or TRAINING with a model in train mode", ErrTrainingBatchNorm, m.TrainingBatchNorm[0], more)
+	return nil
 }
 
 // Param returns the parameter called name, or nil.

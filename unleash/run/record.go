@@ -168,8 +168,9 @@ func Paths(out string) (model, record, spec string) {
 	return out, base + ".run.json", base + ".preprocess.json"
 }
 
-// WriteModel writes the trained model (or, with KeptInput, the input unchanged) to path
-// (atomically) and records its and the input's sha256.
+// WriteModel writes the trained model (or, with KeptInput, the input unchanged; an input
+// exported in training mode converted to inference mode) to path (atomically) and records its
+// and the input's sha256.
 func (r *Result) WriteModel(path, input string) error {
 	in, err := os.ReadFile(input)
 	if err != nil {
@@ -177,7 +178,13 @@ func (r *Result) WriteModel(path, input string) error {
 	}
 	var buf bytes.Buffer
 	if r.KeptInput {
-		buf.Write(in)
+		if r.Trainer.Model().InTrainingMode() {
+			if err := r.Trainer.Model().WriteInference(&buf, nil); err != nil {
+				return err
+			}
+		} else {
+			buf.Write(in)
+		}
 	} else if err := r.Trainer.Export(&buf); err != nil {
 		return err
 	}
