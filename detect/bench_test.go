@@ -68,6 +68,7 @@ func (fs *fixedSession) destroy() {
 
 // BenchmarkGraphCost measures what each detector's graph costs over the plain model: one image
 // per run (the daemon's frame loop), one thread, the two sessions run in alternating blocks.
+// KNN runs with the fixture's bank (every fit image) and with a bank of DefaultBankSize.
 //
 //	ratio  plain model's runs per second / the detector graph's (1 = free; 0.5 = twice as slow)
 //	us/frame  the detector graph's time per image
@@ -88,8 +89,30 @@ func BenchmarkGraphCost(b *testing.B) {
 		vim, _ := f.ViM(fx.model.Head.Dim / 2)
 		mds, _ := f.Mahalanobis()
 		knn, _ := f.KNN(50)
-		for _, d := range []Detector{react, ashS, dice, vim, mds, knn} {
-			b.Run(fmt.Sprintf("%s/%s", name, d.Spec().Method), func(b *testing.B) {
+		// KNN with choose's default bank of 10,000 vectors: the fixture's fit features passed
+		// over enough times to fill it (the graph's cost depends on the bank's size only).
+		reps := (DefaultBankSize + fx.ref.FitCount - 1) / fx.ref.FitCount
+		big, err := Fit(&fx.model.Head, func(yield func([]float32, []int) error) error {
+			for range reps {
+				if err := fx.pass()(yield); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, FitOptions{Seed: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if big.BankLen() != DefaultBankSize {
+			b.Fatalf("bank of %d vectors, want %d", big.BankLen(), DefaultBankSize)
+		}
+		knn10k, _ := big.KNN(50)
+		for _, d := range []Detector{react, ashS, dice, vim, mds, knn, knn10k} {
+			label := d.Spec().Method
+			if d.Spec().Method == "knn" {
+				label = fmt.Sprintf("knn-bank%d", d.Spec().Bank)
+			}
+			b.Run(fmt.Sprintf("%s/%s", name, label), func(b *testing.B) {
 				data, err := fx.model.Write(d)
 				if err != nil {
 					b.Fatal(err)

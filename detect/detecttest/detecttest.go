@@ -28,7 +28,9 @@ type Written struct {
 
 // Write fits method on cnn28's ID features (600 training images, their labels) and writes it
 // into a copy of testdata/models/cnn28.onnx in a temporary folder. Methods: "knn" (k = 5),
-// "vim" (dimension 32 of 64), "mds", "react" (p = 90).
+// "vim" (dimension 32 of 64), "mds", "react" (p = 90), and "knn10k" (k = 50 in a bank of
+// detect.DefaultBankSize vectors, the fit features passed over repeatedly to fill it: the size
+// choose writes by default, for benchmarks).
 func Write(tb testing.TB, method string) Written {
 	tb.Helper()
 	root := runtimetest.RepoRoot(tb)
@@ -48,7 +50,18 @@ func Write(tb testing.TB, method string) Written {
 	if len(feats) != len(labels)*m.Head.Dim {
 		tb.Fatalf("cnn28.fit.f32 has %d values for %d labels of %d features", len(feats), len(labels), m.Head.Dim)
 	}
-	pass := func(yield func([]float32, []int) error) error { return yield(feats, labels) }
+	reps := 1
+	if method == "knn10k" {
+		reps = (detect.DefaultBankSize + len(labels) - 1) / len(labels)
+	}
+	pass := func(yield func([]float32, []int) error) error {
+		for range reps {
+			if err := yield(feats, labels); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	f, err := detect.Fit(&m.Head, pass, detect.FitOptions{Seed: 1})
 	if err != nil {
 		tb.Fatal(err)
@@ -57,6 +70,8 @@ func Write(tb testing.TB, method string) Written {
 	switch method {
 	case "knn":
 		d, err = f.KNN(5)
+	case "knn10k":
+		d, err = f.KNN(50)
 	case "vim":
 		d, err = f.ViM(32)
 	case "mds":
