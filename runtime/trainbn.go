@@ -27,7 +27,9 @@ func checkInferenceBatchNorm(model []byte) error {
 	}
 	return fmt.Errorf("%w (node %q%s): it normalises each batch by its own statistics, so scores would depend "+
 		"on the batch; export the model for inference: call model.eval() before torch.onnx.export and do not pass "+
-		"training=torch.onnx.TrainingMode.PRESERVE or TRAINING", ErrTrainingBatchNorm, nodes[0], more)
+		"training=torch.onnx.TrainingMode.PRESERVE or TRAINING (or convert it: `oodguard inspect -inference-out OUT.onnx MODEL` "+
+		"normalises with the running statistics stored in the file; `oodguard unleash` takes it and writes an inference-mode model)",
+		ErrTrainingBatchNorm, nodes[0], more)
 }
 
 // ONNX protobuf field numbers (onnx.proto3) the reader follows.

@@ -17,7 +17,7 @@ import (
 func TestTrainingBatchNormRefused(t *testing.T) {
 	runtimetest.Setup(t)
 	zoo := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
-	for _, name := range []string{"resnet18.trainbn.onnx", "densenet.trainbn.op17.onnx"} {
+	for _, name := range []string{"resnet18.trainbn.onnx", "mobilenetv2.trainbn.onnx", "densenetbc.trainbn.onnx", "densenet.trainbn.op17.onnx"} {
 		p := filepath.Join(zoo, name)
 		if _, err := os.Stat(p); err != nil {
 			t.Fatal(err)
@@ -25,6 +25,9 @@ func TestTrainingBatchNormRefused(t *testing.T) {
 		_, err := ort.Open(p, ort.Options{IntraOpThreads: 1})
 		if !errors.Is(err, ort.ErrTrainingBatchNorm) || !strings.Contains(err.Error(), "model.eval()") {
 			t.Errorf("%s: %v, want ErrTrainingBatchNorm with the export hint", name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "-inference-out") {
+			t.Errorf("%s: %v does not name the conversion", name, err)
 		}
 	}
 	for _, name := range []string{"resnet18.onnx", "densenet.onnx", "resnet18.folded.onnx"} {

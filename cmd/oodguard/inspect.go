@@ -11,8 +11,9 @@ import (
 
 // inspectCommand prints a model's inputs and outputs and whether oodguard can guard it.
 type inspectCommand struct {
-	ort     ortFlags
-	jsonOut bool
+	ort          ortFlags
+	jsonOut      bool
+	inferenceOut string
 }
 
 func (c *inspectCommand) Usage(w io.Writer) {
@@ -23,6 +24,11 @@ image classifier oodguard can guard: one float32 [N,C,H,W] input, one float32 [N
 and optionally one float32 [N] score output (a detector 'oodguard choose' wrote into the graph).
 Exits 1 when it is not. For a classifier, also says whether it can be unleashed and scored with
 ODIN, and if not, why.
+
+A model exported in training mode (after model.train() with TrainingMode.PRESERVE: BatchNorm
+normalising each batch by its own statistics, Dropout on) is refused for inference;
+-inference-out OUT.onnx writes it converted to inference mode, with the running statistics
+stored in the file (oodguard unleash takes it as it is and writes an inference-mode model).
 
 Flags:
 `)
@@ -42,6 +48,7 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	fs := newFlagSet("inspect", c)
 	c.ort.register(fs)
 	fs.BoolVar(&c.jsonOut, "json", false, "print JSON")
+	fs.StringVar(&c.inferenceOut, "inference-out", "", "write a model exported in training mode, converted to inference mode, to this file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -100,6 +107,12 @@ func (c *inspectCommand) Run(ctx context.Context, args []string) error {
 	}
 	if shapeErr != nil {
 		return fmt.Errorf("model %s: %w", path, shapeErr)
+	}
+	if c.inferenceOut != "" {
+		if err := writeInference(path, c.inferenceOut); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "wrote %s: %s in inference mode (running statistics as stored in the file)\n", c.inferenceOut, path)
 	}
 	return nil
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // inspect says whether a classifier can be unleashed and ODIN-scored, and if not, why: every op
-// the importer lacks with its count, or training-mode BatchNorm with how to export the model.
+// the importer lacks with its count, or (training-mode BatchNorm) that only unleash takes it, and how
+// to export or convert the model.
 func TestInspectUnleash(t *testing.T) {
 	zoo := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
 	data, err := os.ReadFile(filepath.Join(zoo, "efficientnetb0.onnx"))
@@ -30,7 +31,7 @@ func TestInspectUnleash(t *testing.T) {
 		want  []string
 	}{
 		{filepath.Join(zoo, "mobilenetv2.onnx"), []string{"unleash (umap, um) and odin: yes"}},
-		{filepath.Join(zoo, "resnet18.trainbn.onnx"), []string{"unleash (umap, um) and odin: no: ", "training mode", "model.eval()"}},
+		{filepath.Join(zoo, "resnet18.trainbn.onnx"), []string{"unleash (umap, um): yes, and it writes an inference-mode model", "odin and inference: no: ", "training mode", "model.eval()", "-inference-out"}},
 		{softmax, []string{"unleash (umap, um) and odin: no: ", "1 unsupported op", fmt.Sprintf("Softmax x%d (first node ", n)}},
 	} {
 		code, out, errOut := runCLI(t, "inspect", c.model)
