@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +44,7 @@ type unleashCommand struct {
 	seed                   uint64
 	limit, checkLimit      int
 	backend, ortLib        string
+	resume                 bool
 }
 
 func (c *unleashCommand) Usage(w io.Writer) {
@@ -79,6 +82,15 @@ given to judge it. -keep-worse writes the unleashed model all the same.
 Writes OUT.onnx, OUT.run.json (mode, constraint and how it was chosen, settings, seeds,
 per-epoch loss/CE/accuracy, wall times, sha256 of input and output) and OUT.preprocess.json
 (the preprocessing spec, so that 'oodguard eval' and 'calibrate' work on OUT.onnx directly).
+
+Resuming: after every epoch (the grid candidates' too) OUT.resume-NNNN.state holds the run's
+whole state (weights or scores, BatchNorm statistics, SGD momentum, step, the constraint's
+choice so far; the two newest are kept). A run stopped by Ctrl-C, SIGTERM or a crash
+continues with the same command plus -resume: it checks that the settings, the input model
+and the data are the same as stored (else it names what differs) and goes on from the last
+complete epoch; the result equals an uninterrupted run's to the bit. OUT.onnx is still written
+only at the end, after the validation guard; then the state files are removed. Without
+-resume, state files left for OUT are an error.
 
 Datasets are PATH or PATH#PREFIX (see 'oodguard calibrate -h'); the training data must be
 labelled. The defaults are the official ones (100 epochs, lr 0.1, batch 256): fine-tuning
@@ -124,6 +136,7 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.checkLimit, "check-limit", 2000, "images of the per-epoch accuracy set, a random subset of -id-val, else of the training data (0: all)")
 	fs.StringVar(&c.backend, "backend", "onnx", "GoMLX backend: onnx (ONNX Runtime, fast) or go (pure Go, slow)")
 	fs.StringVar(&c.ortLib, "ort-lib", "", "path of libonnxruntime.so (default: $"+ort.EnvLibrary+", then the usual places)")
+	fs.BoolVar(&c.resume, "resume", false, "continue an interrupted run from its last OUT.resume-NNNN.state (same settings), or start one when there is none")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -214,6 +227,12 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	if cfg.Batch > train.Len() {
 		return usagef("-batch %d is larger than the %d training images", cfg.Batch, train.Len())
 	}
+	input, err := os.ReadFile(c.model)
+	if err != nil {
+		return err
+	}
+	base, _, _ := urun.Paths(c.out)
+	cfg.Checkpoints = &urun.Checkpoints{Base: strings.TrimSuffix(base, filepath.Ext(base)), Resume: c.resume, Input: fmt.Sprintf("sha256 %x", sha256.Sum256(input))}
 	pr := newUnleashProgress()
 	cfg.Progress = pr.event
 	res, err := urun.Run(ctx, m, train, cfg)
@@ -237,6 +256,9 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	res.Record.Tool = "oodguard " + Version
 	res.Record.Seconds = time.Since(started).Seconds()
 	if err := res.WriteRecord(out, spec); err != nil {
+		return err
+	}
+	if err := res.RemoveStates(); err != nil {
 		return err
 	}
 	_, recPath, specPath := urun.Paths(out)
@@ -455,6 +477,9 @@ func (p *unleashProgress) event(ev urun.Event) {
 		return
 	case "dense":
 		fmt.Fprintln(stderr, "measuring the dense model's training loss")
+		return
+	case "resume":
+		fmt.Fprintf(stderr, "resuming from %s\n", ev.Resumed)
 		return
 	case "guard":
 		p.finish()

@@ -52,6 +52,9 @@ type Record struct {
 	// Guard is the validation guard's verdict (with ID and OOD validation sets).
 	Guard *GuardRecord `json:"validation_guard,omitempty"`
 
+	// Resumed lists the continuations of an interrupted run (Checkpoints).
+	Resumed []ResumeRecord `json:"resumed,omitempty"`
+
 	// ExportCheck is the largest |logit| difference between ONNX Runtime on the written file
 	// and the trained GoMLX model, on the first batch of the check set.
 	ExportCheck *float64 `json:"export_check_max_abs_logit_diff,omitempty"`

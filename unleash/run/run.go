@@ -34,11 +34,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"time"
 
 	"github.com/gomlx/compute"
-	"github.com/oodguard/oodguard/calibrate"
 	"github.com/oodguard/oodguard/score"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/mask"
@@ -97,6 +97,9 @@ type Config struct {
 
 	// Progress, when set, is called after every training step and at every phase change.
 	Progress func(Event)
+
+	// Checkpoints, when set, makes the run resumable (see Checkpoints).
+	Checkpoints *Checkpoints
 }
 
 // DefaultConfig returns the official settings for method: keep 0.8, kaiming scores, estimated
@@ -180,6 +183,7 @@ type Event struct {
 	Loss, CE   float64 // running image-weighted means over the epoch so far
 	Constraint float64
 	Done       *EpochRecord // set once an epoch is over
+	Resumed    string       // phase "resume": the state file the run continues from
 }
 
 // Result is a finished run: the trainer (for Export) and its record. KeptInput says that the
@@ -189,6 +193,8 @@ type Result struct {
 	Trainer   *unleash.Trainer
 	Record    *Record
 	KeptInput bool
+
+	states *checkpointer
 }
 
 // Run runs UM or UMAP on m with the training data train.
@@ -209,29 +215,12 @@ func Run(ctx context.Context, m *onnxgraph.Model, train *Data, cfg Config) (*Res
 		return nil, fmt.Errorf("%s has %d images, fewer than one batch of %d", train.Name, train.Len(), cfg.Batch)
 	}
 	rec := newRecord(m, train, &cfg)
-	c, kept, err := chooseConstraint(ctx, m, train, &cfg, rec)
+	r := &runner{ctx: ctx, m: m, train: train, cfg: &cfg, rec: rec, ck: newCheckpointer(cfg.Checkpoints)}
+	t, epochs, err := r.run()
 	if err != nil {
 		return nil, err
 	}
-	rec.Constraint.Value = c
-	t := kept.trainer
-	if t != nil {
-		rec.Constraint.KeptCandidate = true
-		rec.EpochResults = kept.epochs
-	} else {
-		t, err = unleash.New(m, cfg.options(c, cfg.Epochs))
-		if err != nil {
-			return nil, err
-		}
-		ep := progress{cfg: &cfg, phase: "train", c: c}
-		for e := range cfg.Epochs {
-			r, err := trainEpoch(ctx, t, train, &cfg, e, cfg.Epochs, ep)
-			if err != nil {
-				return nil, err
-			}
-			rec.EpochResults = append(rec.EpochResults, *r)
-		}
-	}
+	rec.EpochResults = epochs
 	if cfg.Method == unleash.UMAP {
 		for _, name := range t.Masked() {
 			mk, err := t.Mask(name)
@@ -248,7 +237,7 @@ func Run(ctx context.Context, m *onnxgraph.Model, train *Data, cfg Config) (*Res
 		}
 	}
 	rec.Steps = t.Steps()
-	res := &Result{Trainer: t, Record: rec}
+	res := &Result{Trainer: t, Record: rec, states: r.ck}
 	if cfg.Guard && cfg.IDVal != nil && cfg.OODVal != nil {
 		if cfg.Progress != nil {
 			cfg.Progress(Event{Phase: "guard"})
@@ -376,67 +365,225 @@ func crossEntropy(z []float32, y int) float64 {
 	return math.Log(s) + top - float64(z[y])
 }
 
-// trained is a grid candidate's trainer and epoch records, kept when it may be the result.
-type trained struct {
-	trainer *unleash.Trainer
-	epochs  []EpochRecord
+// runner runs the phases of a run (the constraint's choice, the training) from where a state
+// file left them, or from the start.
+type runner struct {
+	ctx   context.Context
+	m     *onnxgraph.Model
+	train *Data
+	cfg   *Config
+	rec   *Record
+	ck    *checkpointer
+	st    *runState
+	file  *unleash.StateFile // the state file resumed from, or nil
 }
 
-// chooseConstraint returns the constraint the config asks for, recording how it was chosen,
-// and with a grid of full-length candidates (GridEpochs = Epochs) the winner, trained.
-func chooseConstraint(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, rec *Record) (float64, trained, error) {
-	cr := &rec.Constraint
+// trainer returns a fresh trainer with constraint c over epochs epochs, restored from the state
+// stored under key when resuming with one.
+func (r *runner) trainer(c float64, epochs int, key string) (*unleash.Trainer, error) {
+	t, err := unleash.New(r.m, r.cfg.options(c, epochs))
+	if err != nil {
+		return nil, err
+	}
+	if r.file == nil {
+		return t, nil
+	}
+	if s := r.file.Trainer(key); s != nil {
+		if err := t.Restore(s); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+	}
+	return t, nil
+}
+
+// run returns the trained model and its epochs.
+func (r *runner) run() (*unleash.Trainer, []EpochRecord, error) {
+	cfg := r.cfg
+	input := ""
+	if cfg.Checkpoints != nil {
+		input = cfg.Checkpoints.Input
+	}
+	settings := runSettings(cfg, r.train, input)
+	st, f, path, err := r.ck.open(cfg.Checkpoints != nil && cfg.Checkpoints.Resume, settings)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st == nil {
+		st = &runState{Version: stateVersion, Settings: settings, Best: -1}
+	} else {
+		r.rec.Resumed = append(r.rec.Resumed, ResumeRecord{State: filepath.Base(path), Phase: st.Phase, At: time.Now().UTC().Truncate(time.Second)})
+		if cfg.Progress != nil {
+			cfg.Progress(Event{Phase: "resume", Resumed: filepath.Base(path)})
+		}
+	}
+	r.st, r.file = st, f
+	if st.Phase == phaseStart {
+		if err := r.chooseStart(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var t *unleash.Trainer
+	if st.Phase == phaseGrid {
+		if t, err = r.grid(); err != nil {
+			return nil, nil, err
+		}
+	}
+	r.rec.Constraint = st.Constraint
+	// Resumed runs carry the earlier records; a fresh copy keeps the record's from aliasing them.
+	r.rec.Constraint.Grid = slices.Clone(st.Constraint.Grid)
+	switch st.Phase {
+	case phaseTrained:
+		if t == nil {
+			if t, err = r.trainer(st.Constraint.Value, cfg.Epochs, keyCurrent); err != nil {
+				return nil, nil, err
+			}
+		}
+		return t, st.Epochs, nil
+	case phaseTrain:
+		if t, err = r.trainer(st.Constraint.Value, cfg.Epochs, keyCurrent); err != nil {
+			return nil, nil, err
+		}
+		ep := progress{cfg: cfg, phase: "train", c: st.Constraint.Value}
+		for e := len(st.Epochs); e < cfg.Epochs; e++ {
+			rec, err := trainEpoch(r.ctx, t, r.train, cfg, e, cfg.Epochs, ep)
+			if err != nil {
+				return nil, nil, err
+			}
+			st.Epochs = append(st.Epochs, *rec)
+			if err := r.ck.save(st, t, nil); err != nil {
+				return nil, nil, err
+			}
+		}
+		return t, st.Epochs, nil
+	}
+	return nil, nil, fmt.Errorf("run: phase %q after the constraint's choice", st.Phase)
+}
+
+// chooseStart starts the constraint's choice: the value given, the estimate, or the estimate
+// and the dense loss the grid is made of.
+func (r *runner) chooseStart() error {
+	cfg, st := r.cfg, r.st
+	cr := &st.Constraint
 	cr.Method = string(cfg.Constraint)
 	if cfg.Constraint == ConstraintGiven {
-		return cfg.Value, trained{}, nil
+		cr.Value, st.Phase = cfg.Value, phaseTrain
+		return nil
 	}
 	cr.EstimateKeep, cr.EstimateSeed = cfg.EstimateKeep, cfg.Seed+1
 	if cfg.Progress != nil {
 		cfg.Progress(Event{Phase: "estimate"})
 	}
 	start := time.Now()
-	est, err := meanCE(ctx, m, train, cfg, cfg.EstimateKeep)
+	est, err := meanCE(r.ctx, r.m, r.train, cfg, cfg.EstimateKeep)
 	if err != nil {
-		return 0, trained{}, fmt.Errorf("estimate the constraint: %w", err)
+		return fmt.Errorf("estimate the constraint: %w", err)
 	}
 	cr.Estimate, cr.EstimateSeconds = &est, time.Since(start).Seconds()
 	if cfg.Constraint == ConstraintEstimate {
-		return est, trained{}, nil
+		cr.Value, st.Phase = est, phaseTrain
+		return r.ck.save(st, nil, nil)
 	}
 	if cfg.Progress != nil {
 		cfg.Progress(Event{Phase: "dense"})
 	}
-	dense, err := meanCE(ctx, m, train, cfg, 1)
+	dense, err := meanCE(r.ctx, r.m, r.train, cfg, 1)
 	if err != nil {
-		return 0, trained{}, fmt.Errorf("dense training loss: %w", err)
+		return fmt.Errorf("dense training loss: %w", err)
 	}
 	cr.DenseLoss = &dense
+	cr.GridEpochs, cr.GridScore = cfg.GridEpochs, score.Spec{Kind: score.KindEnergy, Temperature: 1}.String()
+	cr.IDVal, cr.OODVal = &DataRecord{Name: cfg.IDVal.Name, Images: cfg.IDVal.Len()}, &DataRecord{Name: cfg.OODVal.Name, Images: cfg.OODVal.Len()}
+	st.Phase, st.Best = phaseGrid, -1
+	return r.ck.save(st, nil, nil)
+}
+
+// grid trains and measures the grid's candidates from st.Candidate on and chooses the
+// constraint. With GridEpochs = Epochs it returns the winner, trained (phase trained); else
+// nil (phase train).
+func (r *runner) grid() (*unleash.Trainer, error) {
+	cfg, st := r.cfg, r.st
+	cr := &st.Constraint
 	factors := cfg.Factors
 	if len(factors) == 0 {
 		factors = DefaultFactors
 	}
-	cands := gridCandidates(est, dense, factors)
-	cr.GridEpochs, cr.GridScore = cfg.GridEpochs, score.Spec{Kind: score.KindEnergy, Temperature: 1}.String()
-	cr.IDVal, cr.OODVal = &DataRecord{Name: cfg.IDVal.Name, Images: cfg.IDVal.Len()}, &DataRecord{Name: cfg.OODVal.Name, Images: cfg.OODVal.Len()}
+	cands := gridCandidates(*cr.Estimate, *cr.DenseLoss, factors)
 	keep := cfg.GridEpochs == cfg.Epochs
-	var kept trained
-	best := 0
-	for i, cand := range cands {
-		g, tr, err := tryCandidate(ctx, m, train, cfg, cand, i+1, len(cands))
-		if err != nil {
-			return 0, trained{}, fmt.Errorf("grid candidate %s = %.4g: %w", cand.from, cand.value, err)
-		}
-		cr.Grid = append(cr.Grid, *g)
-		b := cr.Grid[best]
-		if i == 0 || g.FPR95 < b.FPR95 || (g.FPR95 == b.FPR95 && g.AUROC > b.AUROC) {
-			best = i
-			if keep {
-				kept = tr // the earlier best is dropped: one trained copy at a time
-			}
+	var kept *unleash.Trainer
+	if keep && st.Best >= 0 {
+		var err error
+		if kept, err = r.trainer(cands[st.Best].value, cfg.GridEpochs, keyKept); err != nil {
+			return nil, err
 		}
 	}
-	cr.Grid[best].Chosen = true
-	return cr.Grid[best].Value, kept, nil
+	for i := st.Candidate; i < len(cands); i++ {
+		cand := cands[i]
+		t, err := r.trainer(cand.value, cfg.GridEpochs, keyCurrent)
+		if err != nil {
+			return nil, err
+		}
+		if len(st.Epochs) == 0 && r.file != nil && r.file.Trainer(keyCurrent) != nil {
+			return nil, fmt.Errorf("resume: %w: a trainer state with no epochs", unleash.ErrStateCorrupt)
+		}
+		g, err := r.candidate(t, cand, i+1, len(cands), kept)
+		if err != nil {
+			return nil, fmt.Errorf("grid candidate %s = %.4g: %w", cand.from, cand.value, err)
+		}
+		r.file = nil // restored: later trainers start fresh
+		cr.Grid = append(cr.Grid, *g)
+		if st.Best < 0 || g.FPR95 < cr.Grid[st.Best].FPR95 || (g.FPR95 == cr.Grid[st.Best].FPR95 && g.AUROC > cr.Grid[st.Best].AUROC) {
+			st.Best = i
+			if keep {
+				kept, st.KeptEpochs = t, st.Epochs // the earlier best is dropped: one trained copy at a time
+			}
+		}
+		st.Candidate, st.Epochs = i+1, nil
+		if err := r.ck.save(st, nil, kept); err != nil {
+			return nil, err
+		}
+	}
+	cr.Grid[st.Best].Chosen = true
+	cr.Value = cr.Grid[st.Best].Value
+	if !keep {
+		st.Phase = phaseTrain
+		return nil, r.ck.save(st, nil, nil)
+	}
+	cr.KeptCandidate = true
+	st.Phase, st.Epochs, st.KeptEpochs = phaseTrained, st.KeptEpochs, nil
+	return kept, r.ck.save(st, kept, nil)
+}
+
+// candidate trains t (restored with len(st.Epochs) epochs done) to GridEpochs epochs, saving the
+// state after each, and measures energy-score FPR95 of the ID vs the OOD validation set.
+func (r *runner) candidate(t *unleash.Trainer, cand candidate, i, n int, kept *unleash.Trainer) (*GridRecord, error) {
+	cfg, st := r.cfg, r.st
+	start := time.Now()
+	p := progress{cfg: cfg, phase: "grid", cand: i, candidates: n, c: cand.value}
+	g := &GridRecord{Value: cand.value, From: cand.from}
+	ecfg := &Config{Seed: cfg.Seed, Batch: cfg.Batch, Augment: cfg.Augment}
+	if cfg.GridEpochs == cfg.Epochs {
+		// The candidate may be kept as the result: measure the check set as the final run would.
+		ecfg.Check = cfg.Check
+	}
+	for e := len(st.Epochs); e < cfg.GridEpochs; e++ {
+		rec, err := trainEpoch(r.ctx, t, r.train, ecfg, e, cfg.GridEpochs, p)
+		if err != nil {
+			return nil, err
+		}
+		st.Epochs = append(st.Epochs, *rec)
+		if err := r.ck.save(st, t, kept); err != nil {
+			return nil, err
+		}
+	}
+	last := st.Epochs[len(st.Epochs)-1]
+	g.Loss, g.CE = last.Loss, last.CE
+	v, err := validate(t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.FPR95, g.AUROC, g.IDAccuracy = v.FPR95, v.AUROC, v.Accuracy
+	g.Seconds = time.Since(start).Seconds()
+	return g, nil
 }
 
 // meanCE is the official estimate with a random mask keeping keep (1: the dense model), on one
@@ -483,62 +630,6 @@ func gridCandidates(est, dense float64, factors []float64) []candidate {
 		return 0
 	})
 	return out
-}
-
-// tryCandidate trains a fresh copy for GridEpochs epochs with constraint cand and measures
-// energy-score FPR95 of the ID vs the OOD validation set.
-func tryCandidate(ctx context.Context, m *onnxgraph.Model, train *Data, cfg *Config, cand candidate, i, n int) (*GridRecord, trained, error) {
-	start := time.Now()
-	t, err := unleash.New(m, cfg.options(cand.value, cfg.GridEpochs))
-	if err != nil {
-		return nil, trained{}, err
-	}
-	p := progress{cfg: cfg, phase: "grid", cand: i, candidates: n, c: cand.value}
-	g := &GridRecord{Value: cand.value, From: cand.from}
-	tr := trained{trainer: t}
-	ecfg := &Config{Seed: cfg.Seed, Batch: cfg.Batch, Augment: cfg.Augment}
-	if cfg.GridEpochs == cfg.Epochs {
-		// The candidate may be kept as the result: measure the check set as the final run would.
-		ecfg.Check = cfg.Check
-	}
-	for e := range cfg.GridEpochs {
-		r, err := trainEpoch(ctx, t, train, ecfg, e, cfg.GridEpochs, p)
-		if err != nil {
-			return nil, trained{}, err
-		}
-		g.Loss, g.CE = r.Loss, r.CE
-		tr.epochs = append(tr.epochs, *r)
-	}
-	idZ, k, err := logits(t, cfg.IDVal, cfg.Batch)
-	if err != nil {
-		return nil, trained{}, err
-	}
-	oodZ, _, err := logits(t, cfg.OODVal, cfg.Batch)
-	if err != nil {
-		return nil, trained{}, err
-	}
-	idS, err := energies(idZ, k)
-	if err != nil {
-		return nil, trained{}, err
-	}
-	oodS, err := energies(oodZ, k)
-	if err != nil {
-		return nil, trained{}, err
-	}
-	mt, err := calibrate.Evaluate(idS, oodS, calibrate.DefaultRecall)
-	if err != nil {
-		return nil, trained{}, err
-	}
-	right := 0
-	for j, y := range cfg.IDVal.Labels {
-		if y >= 0 && argmax(idZ[j*k:(j+1)*k]) == y {
-			right++
-		}
-	}
-	g.FPR95, g.AUROC = mt.FPR95, mt.AUROC
-	g.IDAccuracy = float64(right) / float64(cfg.IDVal.Len())
-	g.Seconds = time.Since(start).Seconds()
-	return g, tr, nil
 }
 
 func energies(z []float32, k int) ([]float64, error) {
