@@ -59,7 +59,7 @@ type Record struct {
 	// and the trained GoMLX model, on the first batch of the check set.
 	ExportCheck *float64 `json:"export_check_max_abs_logit_diff,omitempty"`
 
-	TrainSeconds float64 `json:"train_seconds"` // constraint choice and training
+	TrainSeconds float64 `json:"train_seconds"` // constraint choice and training (a resumed run: all its processes)
 	Seconds      float64 `json:"seconds"`       // the whole command, wall time
 }
 

@@ -81,18 +81,23 @@ type runState struct {
 	KeptEpochs []EpochRecord `json:"kept_epochs,omitempty"`
 	// Epochs are the finished epochs of the trainer stored as current.
 	Epochs []EpochRecord `json:"epochs,omitempty"`
+	// Seconds is the wall time spent on the run (the constraint's choice and training) up to
+	// this state, over every process that worked on it.
+	Seconds float64 `json:"seconds"`
 }
 
 // checkpointer writes and reads the state files of a run; a nil one does nothing.
 type checkpointer struct {
 	dir, prefix string
+	start       time.Time // when this process started on the run
+	before      float64   // the seconds of the processes before it
 }
 
 func newCheckpointer(c *Checkpoints) *checkpointer {
 	if c == nil {
 		return nil
 	}
-	return &checkpointer{dir: filepath.Dir(c.Base), prefix: filepath.Base(c.Base) + ".resume-"}
+	return &checkpointer{dir: filepath.Dir(c.Base), prefix: filepath.Base(c.Base) + ".resume-", start: time.Now()}
 }
 
 func (c *checkpointer) files() ([]unleash.NumberedFile, error) {
@@ -105,6 +110,7 @@ func (c *checkpointer) save(st *runState, current, kept *unleash.Trainer) error 
 		return nil
 	}
 	st.Seq++
+	st.Seconds = c.seconds()
 	meta, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -195,7 +201,13 @@ func (c *checkpointer) open(resume bool, settings map[string]string) (*runState,
 	if len(st.Epochs) > 0 && f.Trainer(keyCurrent) == nil {
 		return nil, nil, "", bad("epochs done but no trainer state")
 	}
+	c.before = st.Seconds
 	return st, f, path, nil
+}
+
+// seconds returns the wall time spent on the run so far, over every process.
+func (c *checkpointer) seconds() float64 {
+	return c.before + time.Since(c.start).Seconds()
 }
 
 // removeAll removes every state file of the run.

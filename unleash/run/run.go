@@ -26,6 +26,14 @@
 // is the one whose validation FPR95 chose it. With fewer grid epochs, the final run trains from
 // the original model with the chosen value for the full number of epochs; a short candidate
 // may then rank differently from its full-length run.
+//
+// # Resuming
+//
+// With Config.Checkpoints a run writes a state file after every epoch and phase, and a run
+// with Checkpoints.Resume continues from the newest one: the estimate and the grid's finished
+// candidates are not redone, a candidate or the final run goes on from its last complete epoch.
+// The result equals an uninterrupted run's to the bit (TestResumeBitIdentical); see
+// Checkpoints.
 package run
 
 import (
@@ -249,6 +257,9 @@ func Run(ctx context.Context, m *onnxgraph.Model, train *Data, cfg Config) (*Res
 		rec.Guard, res.KeptInput = g, g.KeptInput
 	}
 	rec.TrainSeconds = time.Since(start).Seconds()
+	if r.ck != nil {
+		rec.TrainSeconds = r.ck.seconds() // over every process, when resumed
+	}
 	return res, nil
 }
 

@@ -31,6 +31,9 @@
 //     augmented, before each step's update), validation accuracy, FPR95 and AUROC, learning
 //     rate and seconds; rewritten after each epoch;
 //   - train.png: accuracy, FPR95 and AUROC against the epoch.
+//   - epoch-NNN.state after each epoch, the two newest kept: the whole training state, from which
+//     Config.Resume continues an interrupted run to the same bits as an uninterrupted one
+//     (resume.go).
 //
 // # Measured (2-core machine, 2026-11-27)
 //
