@@ -142,7 +142,7 @@ def main():
     for r in runs:
         if [set_label(o["name"], val_name) for o in r["ood"]] != sets:
             sys.exit("runs differ in their OOD sets")
-    labels = [s[0] + (" (val)" if i == 0 else "") for i, s in enumerate(sets)]
+    labels = [s[0] for s in sets]
     unseen = [i for i, s in enumerate(sets) if i > 0 and s[1]]
 
     # Per method: the best validation setting per seed.
