@@ -188,18 +188,26 @@ func (c *checkpointer) open(resume bool, settings map[string]string) (*runState,
 	}
 	switch st.Phase {
 	case phaseGrid:
-		if st.Candidate < 0 || st.Candidate != len(st.Constraint.Grid) || st.Best >= st.Candidate || st.Constraint.Estimate == nil || st.Constraint.DenseLoss == nil {
+		if st.Candidate < 0 || st.Candidate != len(st.Constraint.Grid) || st.Best >= st.Candidate || st.Best < -1 || (st.Candidate > 0 && st.Best < 0) ||
+			st.Constraint.Estimate == nil || st.Constraint.DenseLoss == nil {
 			return nil, nil, "", bad("inconsistent grid progress")
 		}
 		if st.Best >= 0 && len(st.KeptEpochs) > 0 && f.Trainer(keyKept) == nil {
 			return nil, nil, "", bad("no state of the best candidate")
 		}
-	case phaseTrain, phaseTrained:
+	case phaseTrain:
+	case phaseTrained:
+		if f.Trainer(keyCurrent) == nil {
+			return nil, nil, "", bad("trained, but no trainer state")
+		}
 	default:
 		return nil, nil, "", bad(fmt.Sprintf("unknown phase %q", st.Phase))
 	}
 	if len(st.Epochs) > 0 && f.Trainer(keyCurrent) == nil {
 		return nil, nil, "", bad("epochs done but no trainer state")
+	}
+	if len(st.Epochs) > max(settingsInt(settings, "epochs"), settingsInt(settings, "grid epochs")) {
+		return nil, nil, "", bad(fmt.Sprintf("%d epochs done", len(st.Epochs)))
 	}
 	c.before = st.Seconds
 	return st, f, path, nil
@@ -208,6 +216,11 @@ func (c *checkpointer) open(resume bool, settings map[string]string) (*runState,
 // seconds returns the wall time spent on the run so far, over every process.
 func (c *checkpointer) seconds() float64 {
 	return c.before + time.Since(c.start).Seconds()
+}
+
+func settingsInt(m map[string]string, key string) int {
+	n, _ := strconv.Atoi(m[key])
+	return n
 }
 
 // removeAll removes every state file of the run.

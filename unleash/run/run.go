@@ -519,6 +519,9 @@ func (r *runner) grid() (*unleash.Trainer, error) {
 		factors = DefaultFactors
 	}
 	cands := gridCandidates(*cr.Estimate, *cr.DenseLoss, factors)
+	if st.Candidate > len(cands) {
+		return nil, fmt.Errorf("resume: %w: %d grid candidates done of %d", unleash.ErrStateCorrupt, st.Candidate, len(cands))
+	}
 	keep := cfg.GridEpochs == cfg.Epochs
 	var kept *unleash.Trainer
 	if keep && st.Best >= 0 {
