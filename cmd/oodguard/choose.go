@@ -39,6 +39,7 @@ type chooseCommand struct {
 	sub                subset
 	bank               int
 	maxAccDrop         float64
+	rule               string
 	tpr                float64
 	batch              int
 	out                string
@@ -58,10 +59,12 @@ combination). Each is scored on -id-val against -ood-val (one OOD family) and, f
 only, against every -test set: with the same ID validation scores, or, when -id-test is given,
 with that ID test set's scores (images the choice never sees; its accuracy is reported too).
 
-Rule: the lowest validation FPR95 among the candidates whose ID validation accuracy is at most
--max-acc-drop points below -model's; plain energy of -model is the first candidate and wins
-ties (so do earlier candidates over later ones), so the choice is never worse than energy on
-validation. Candidates are scored host-side in float64 on features ONNX Runtime extracted; the
+Rule (-rule fpr): the lowest validation FPR95 among the candidates whose ID validation accuracy
+is at most -max-acc-drop points below -model's; plain energy of -model is the first candidate
+and wins ties (so do earlier candidates over later ones), so the choice is never worse than
+energy on validation. -rule feature-first: among those candidates, the feature score (ViM,
+Mahalanobis, KNN) with the lowest validation FPR95 if it is lower than energy's, else the fpr
+rule's choice. Candidates are scored host-side in float64 on features ONNX Runtime extracted; the
 chosen model is then calibrated on -id-val at -tpr under ONNX Runtime, as the device runs it.
 
 Writes, in -out: model.onnx, calibration.json, candidates.json and candidates.csv (every
@@ -91,6 +94,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	c.sub.register(fs, "each validation and test set", true)
 	fs.IntVar(&c.bank, "bank", detect.DefaultBankSize, "KNN bank: at most N fit feature vectors")
 	fs.Float64Var(&c.maxAccDrop, "max-acc-drop", 1, "most ID validation accuracy (points) a candidate may lose")
+	fs.StringVar(&c.rule, "rule", ruleFPR, "selection rule: "+ruleFPR+" or "+ruleFeatureFirst+" (see above)")
 	fs.Float64Var(&c.tpr, "tpr", 0.95, "target ID true-positive rate of the threshold")
 	fs.IntVar(&c.batch, "batch", 64, "images per ONNX Runtime run")
 	fs.StringVar(&c.out, "out", "chosen", "output folder")
@@ -108,6 +112,9 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	}
 	if !(c.maxAccDrop >= 0) || math.IsInf(c.maxAccDrop, 0) {
 		return usagef("-max-acc-drop %v must be a number >= 0", c.maxAccDrop)
+	}
+	if _, ok := ruleText[c.rule]; !ok {
+		return usagef("-rule %q: want %s or %s", c.rule, ruleFPR, ruleFeatureFirst)
 	}
 	if !(c.tpr > 0 && c.tpr <= 1) {
 		return usagef("-tpr %v must be in (0, 1]", c.tpr)
@@ -168,14 +175,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		cands = append(cands, ms.cands...)
 	}
 
-	// The rule.
-	best := cands[0] // energy
-	for _, cd := range cands {
-		cd.Eligible = 100*(baseAcc-cd.Accuracy) <= c.maxAccDrop
-		if cd.Eligible && cd.Sets[0].Metrics.FPR95 < best.Sets[0].Metrics.FPR95 {
-			best = cd
-		}
-	}
+	best := selectCandidate(cands, baseAcc, c.maxAccDrop, c.rule)
 	best.Chosen = true
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
@@ -192,7 +192,7 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	sum := &chooseSummary{
-		Model: c.model, Rule: fmt.Sprintf("lowest FPR95 on %s among candidates within %g points of the model's ID validation accuracy; energy wins ties", sets[0].name(), c.maxAccDrop),
+		Model: c.model, Rule: fmt.Sprintf(ruleText[c.rule], sets[0].name(), c.maxAccDrop),
 		MaxAccDrop: c.maxAccDrop, Accuracy: baseAcc, Fit: calibrate.DataRef{Role: "fit", Name: fitData.name(), Count: base.fitCount},
 		IDVal: calibrate.DataRef{Role: "id-validation", Name: idData.name(), Count: base.idCount}, Chosen: best.Name,
 		Threshold: cal.Threshold, Candidates: cands,
@@ -216,6 +216,41 @@ func (c *chooseCommand) Run(ctx context.Context, args []string) error {
 	}
 	printChoice(stdout, sum, cands[0], best, c.out)
 	return nil
+}
+
+// The selection rules (-rule).
+const (
+	ruleFPR          = "fpr"
+	ruleFeatureFirst = "feature-first"
+)
+
+// ruleText states each rule in candidates.json (the OOD validation set, the accuracy bound).
+var ruleText = map[string]string{
+	ruleFPR:          "lowest FPR95 on %s among candidates within %g points of the model's ID validation accuracy; energy wins ties",
+	ruleFeatureFirst: "feature-first: the feature score with the lowest FPR95 on %s among candidates within %g points of the model's ID validation accuracy if it beats energy, else the lowest FPR95 among them; energy wins ties",
+}
+
+// selectCandidate marks each candidate's eligibility (ID validation accuracy at most maxAccDrop
+// points below baseAcc) and returns the one rule chooses, from validation metrics only. cands[0]
+// is plain energy: it wins ties, so the choice is never worse than energy on validation.
+func selectCandidate(cands []*candidate, baseAcc, maxAccDrop float64, rule string) *candidate {
+	best, feature := cands[0], (*candidate)(nil)
+	for _, cd := range cands {
+		cd.Eligible = 100*(baseAcc-cd.Accuracy) <= maxAccDrop
+		if !cd.Eligible {
+			continue
+		}
+		if cd.Sets[0].Metrics.FPR95 < best.Sets[0].Metrics.FPR95 {
+			best = cd
+		}
+		if cd.Kind == "feature" && (feature == nil || cd.Sets[0].Metrics.FPR95 < feature.Sets[0].Metrics.FPR95) {
+			feature = cd
+		}
+	}
+	if rule == ruleFeatureFirst && feature != nil && feature.Sets[0].Metrics.FPR95 < cands[0].Sets[0].Metrics.FPR95 {
+		return feature
+	}
+	return best
 }
 
 // measured is one model's candidates and what they were measured on.

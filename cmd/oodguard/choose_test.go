@@ -220,6 +220,7 @@ func TestChooseBadInput(t *testing.T) {
 		{"no ood-val", base, "-ood-val are required"},
 		{"two ood-val", append(base[:len(base):len(base)], "-ood-val", fx.oodVal, "-ood-val", fx.test), "one OOD family"},
 		{"negative drop", append(base[:len(base):len(base)], "-ood-val", fx.oodVal, "-max-acc-drop", "-1"), "-max-acc-drop"},
+		{"unknown rule", append(base[:len(base):len(base)], "-ood-val", fx.oodVal, "-rule", "best"), "-rule \"best\""},
 		{"missing fit data", []string{"choose", "-model", model, "-preset", "fashion-mnist", "-fit", filepath.Join(fx.dir, "nope"), "-id-val", fx.idVal, "-ood-val", fx.oodVal, "-out", filepath.Join(fx.dir, "o1")}, "nope"},
 		{"unlabelled id-val", []string{"choose", "-model", model, "-preset", "fashion-mnist", "-fit", fx.fit, "-id-val", fx.test, "-ood-val", fx.oodVal, "-out", filepath.Join(fx.dir, "o2")}, "no labels"},
 		{"wrong preset", []string{"choose", "-model", model, "-preset", "cifar10", "-fit", fx.fit, "-id-val", fx.idVal, "-ood-val", fx.oodVal}, "preprocessing gives 3x32x32"},
@@ -344,6 +345,41 @@ func TestChooseIDTest(t *testing.T) {
 		code, stdout, errOut := runCLI(t, c.args...)
 		if code == 0 || !strings.Contains(errOut, c.says) || strings.Contains(errOut, "panic") {
 			t.Errorf("%v: exit %d, stderr does not say %q:\n%s%s", c.args[len(base):], code, c.says, stdout, errOut)
+		}
+	}
+}
+
+// TestSelectCandidate: the two rules on made-up validation results. fpr takes the lowest
+// validation FPR95 among the eligible (energy and earlier candidates win ties); feature-first
+// takes the best eligible feature score when it beats energy, else fpr's choice; a candidate over
+// the accuracy bound is never chosen.
+func TestSelectCandidate(t *testing.T) {
+	mk := func(name, kind string, acc, fpr float64) *candidate {
+		return &candidate{Name: name, Kind: kind, Accuracy: acc, Sets: []candSet{{Metrics: calibrate.Metrics{FPR95: fpr}}}}
+	}
+	for _, c := range []struct {
+		name             string
+		cands            []*candidate
+		fpr, featureWant string
+	}{
+		{"shaping wins validation", []*candidate{mk("energy", "logits", 0.88, 0.72), mk("react", "shaping", 0.879, 0.27),
+			mk("vim", "feature", 0.88, 0.40), mk("mds", "feature", 0.88, 0.35), mk("knn", "feature", 0.88, 0.35)}, "react", "mds"},
+		{"no feature beats energy", []*candidate{mk("energy", "logits", 0.88, 0.50), mk("react", "shaping", 0.88, 0.30),
+			mk("mds", "feature", 0.88, 0.50)}, "react", "react"},
+		{"feature over the bound", []*candidate{mk("energy", "logits", 0.88, 0.70), mk("mds", "feature", 0.85, 0.10),
+			mk("knn", "feature", 0.88, 0.60), mk("ash", "shaping", 0.86, 0.05)}, "knn", "knn"},
+		{"nothing beats energy", []*candidate{mk("energy", "logits", 0.88, 0.70), mk("msp", "logits", 0.88, 0.70),
+			mk("knn", "feature", 0.88, 0.70)}, "energy", "energy"},
+	} {
+		for _, r := range []struct{ rule, want string }{{ruleFPR, c.fpr}, {ruleFeatureFirst, c.featureWant}} {
+			if got := selectCandidate(c.cands, 0.88, 1, r.rule); got.Name != r.want {
+				t.Errorf("%s, -rule %s: chose %s, want %s", c.name, r.rule, got.Name, r.want)
+			}
+		}
+		for _, cd := range c.cands {
+			if want := 100*(0.88-cd.Accuracy) <= 1; cd.Eligible != want {
+				t.Errorf("%s: %s eligible %v", c.name, cd.Name, cd.Eligible)
+			}
 		}
 	}
 }
