@@ -8,6 +8,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/oodguard/oodguard/unleash/mask"
@@ -160,7 +161,8 @@ type Trainer struct {
 	classes int
 
 	// params holds the current value of every parameter (weights, biases, BN affine and
-	// running stats), by initializer name, in m.Params order.
+	// running stats) that is not trained (UM's trained parameters are in trained only), by
+	// initializer name; order lists every parameter in m.Params order.
 	params map[string]*tensors.Tensor
 	order  []string
 	// trained lists the tensors SGD updates: UMAP the scores (by weight name), UM the
@@ -177,8 +179,7 @@ type Trainer struct {
 type maskedLayer struct {
 	p     *onnxgraph.Param
 	score *tensorState
-	mask  []float32
-	maskT *tensors.Tensor // mask as a tensor, made when the mask is computed
+	mask  *tensors.Tensor // 1 kept, 0 pruned: rewritten in place when the scores changed
 	keep  int
 	dirty bool // scores changed since mask was computed
 }
@@ -200,8 +201,15 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 	}
 	t := &Trainer{m: m, opts: opts, backend: b, classes: m.Classes, params: map[string]*tensors.Tensor{}}
 	for _, p := range m.Params {
-		t.params[p.Name] = tensors.FromFlatDataAndDimensions(append([]float32(nil), p.Data...), p.Dims...)
 		t.order = append(t.order, p.Name)
+		if opts.Method == UM && p.Role != onnxgraph.RoleBNMean && p.Role != onnxgraph.RoleBNVar {
+			continue // trained: its value is the tensorState's (paramInput), not held twice
+		}
+		v, err := t.newTensor(p.Data, p.Dims)
+		if err != nil {
+			return nil, err
+		}
+		t.params[p.Name] = v
 	}
 	switch opts.Method {
 	case UMAP:
@@ -215,9 +223,16 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 			case mask.Magnitude:
 				mask.MagnitudeScores(p.Data, s)
 			}
-			st := newState(p.Name, p.Dims, s)
+			st, err := t.newState(p.Name, p.Dims, s)
+			if err != nil {
+				return nil, err
+			}
 			t.trained = append(t.trained, st)
-			l := &maskedLayer{p: p, score: st, mask: make([]float32, p.Size()), dirty: true}
+			m, err := t.newTensor(nil, p.Dims)
+			if err != nil {
+				return nil, err
+			}
+			l := &maskedLayer{p: p, score: st, mask: m, dirty: true}
 			pruned, err := mask.Pruned(p.Size(), opts.Keep)
 			if err != nil {
 				return nil, err
@@ -233,7 +248,11 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 			if p.Role == onnxgraph.RoleBNMean || p.Role == onnxgraph.RoleBNVar {
 				continue
 			}
-			t.trained = append(t.trained, newState(p.Name, p.Dims, p.Data))
+			st, err := t.newState(p.Name, p.Dims, p.Data)
+			if err != nil {
+				return nil, err
+			}
+			t.trained = append(t.trained, st)
 		}
 		if len(t.trained) == 0 {
 			return nil, errors.New("unleash: the model has no parameter to fine-tune")
@@ -252,14 +271,33 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 	return t, nil
 }
 
-func newState(name string, dims []int, v []float32) *tensorState {
-	n := len(v)
-	return &tensorState{
-		name:  name,
-		dims:  dims,
-		value: tensors.FromFlatDataAndDimensions(append([]float32(nil), v...), dims...),
-		mom:   tensors.FromFlatDataAndDimensions(make([]float32, n), dims...),
+func (t *Trainer) newState(name string, dims []int, v []float32) (*tensorState, error) {
+	value, err := t.newTensor(v, dims)
+	if err != nil {
+		return nil, err
 	}
+	mom, err := t.newTensor(nil, dims)
+	if err != nil {
+		return nil, err
+	}
+	return &tensorState{name: name, dims: dims, value: value, mom: mom}, nil
+}
+
+// newTensor returns a float32 tensor of dims holding a copy of v (zeros for nil). On a backend
+// with shared buffers (ONNX Runtime, Go) it lives in the backend's memory from the start, so the
+// values are held once: a local tensor is copied into the backend on first use and held twice
+// until the garbage collector frees the local copy (on a full-width VGG-11 that is hundreds of MB).
+func (t *Trainer) newTensor(v []float32, dims []int) (*tensors.Tensor, error) {
+	tt, err := tensors.FromShapeForBackend(t.backend, 0, shapes.Make(dtypes.Float32, dims...))
+	if err != nil {
+		return nil, fmt.Errorf("unleash: %w", err)
+	}
+	if v != nil {
+		if err := tensors.MutableFlatData(tt, func(f []float32) { copy(f, v) }); err != nil {
+			return nil, fmt.Errorf("unleash: %w", err)
+		}
+	}
+	return tt, nil
 }
 
 // Options returns the trainer's options.
@@ -301,8 +339,12 @@ func (t *Trainer) SetScores(name string, s []float32) error {
 	if len(s) != l.p.Size() {
 		return fmt.Errorf("unleash: %s has %d weights, got %d scores", name, l.p.Size(), len(s))
 	}
+	v, err := t.newTensor(s, l.p.Dims)
+	if err != nil {
+		return err
+	}
 	release(l.score.value)
-	l.score.value = tensors.FromFlatDataAndDimensions(append([]float32(nil), s...), l.p.Dims...)
+	l.score.value = v
 	l.dirty = true
 	return nil
 }
@@ -325,7 +367,7 @@ func (t *Trainer) Mask(name string) ([]float32, error) {
 	if err := t.updateMasks(); err != nil {
 		return nil, err
 	}
-	return append([]float32(nil), l.mask...), nil
+	return tensors.CopyFlatData[float32](l.mask)
 }
 
 // Value returns a copy of the current value of parameter name: for UM the fine-tuned value,
@@ -346,21 +388,25 @@ func (t *Trainer) Value(name string) ([]float32, error) {
 }
 
 // updateMasks recomputes the masks of layers whose scores changed: the per-layer top-k of
-// |score|, computed in Go (quickselect) between steps, as GetSubnet does on every forward.
+// |score|, computed in Go (quickselect) between steps, as GetSubnet does on every forward. The
+// scores are read and the mask written where they lie (on ONNX Runtime, its buffers): no copies.
 func (t *Trainer) updateMasks() error {
 	for _, l := range t.masked {
 		if !l.dirty {
 			continue
 		}
-		s, err := tensors.CopyFlatData[float32](l.score.value)
-		if err != nil {
-			return err
+		var topErr error
+		err := tensors.ConstFlatData(l.score.value, func(s []float32) {
+			topErr = tensors.MutableFlatData(l.mask, func(m []float32) {
+				_, topErr = t.sel.TopK(s, t.opts.Keep, m)
+			})
+		})
+		if err == nil {
+			err = topErr
 		}
-		if _, err := t.sel.TopK(s, t.opts.Keep, l.mask); err != nil {
+		if err != nil {
 			return fmt.Errorf("unleash: layer %s: %w", l.p.Name, err)
 		}
-		release(l.maskT)
-		l.maskT = tensors.FromFlatDataAndDimensions(l.mask, l.p.Dims...)
 		l.dirty = false
 	}
 	return nil
@@ -393,8 +439,12 @@ func (t *Trainer) Replacements() (map[string][]float32, error) {
 			if err != nil {
 				return nil, err
 			}
-			for i := range w {
-				w[i] *= l.mask[i]
+			if err := tensors.ConstFlatData(l.mask, func(m []float32) {
+				for i := range w {
+					w[i] *= m[i]
+				}
+			}); err != nil {
+				return nil, err
 			}
 			repl[l.p.Name] = w
 		}
@@ -599,13 +649,13 @@ func (t *Trainer) bnStats() []string {
 func (t *Trainer) stepInputs(x, y *tensors.Tensor, lr float64) []any {
 	in := []any{x, y, float32(lr), float32(t.opts.Constraint)}
 	for _, name := range t.order {
-		in = append(in, t.params[name])
+		in = append(in, t.paramInput(name))
 	}
 	for _, s := range t.trained {
 		in = append(in, s.value, s.mom)
 	}
 	for _, l := range t.masked {
-		in = append(in, l.maskT)
+		in = append(in, l.mask)
 	}
 	return in
 }
@@ -617,24 +667,28 @@ func release(t *tensors.Tensor) {
 	}
 }
 
+// paramInput returns the current value of parameter name: UM's trained value for the
+// parameters it trains (the step graph reads those through the trained inputs), else params'.
+func (t *Trainer) paramInput(name string) *tensors.Tensor {
+	if v, ok := t.params[name]; ok {
+		return v
+	}
+	for _, s := range t.trained {
+		if s.name == name {
+			return s.value
+		}
+	}
+	return nil
+}
+
 // Eval inputs: x, every parameter value (UM: the trained value), every UMAP mask.
 func (t *Trainer) evalInputs(x *tensors.Tensor) []any {
 	in := []any{x}
-	trained := map[string]*tensors.Tensor{}
-	if t.opts.Method == UM {
-		for _, s := range t.trained {
-			trained[s.name] = s.value
-		}
-	}
 	for _, name := range t.order {
-		if v, ok := trained[name]; ok {
-			in = append(in, v)
-		} else {
-			in = append(in, t.params[name])
-		}
+		in = append(in, t.paramInput(name))
 	}
 	for _, l := range t.masked {
-		in = append(in, l.maskT)
+		in = append(in, l.mask)
 	}
 	return in
 }

@@ -38,7 +38,7 @@ func (m *Model) MarshalInference(replace map[string][]float32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: to inference mode: %w", err)
 	}
-	conv, err := Parse(data)
+	conv, err := parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: to inference mode: %w", err)
 	}

@@ -142,7 +142,7 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: %w", err)
 	}
-	m, err := Parse(data)
+	m, err := parse(data) // data is ours: no copy
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: %s: %w", path, err)
 	}
@@ -238,6 +238,11 @@ func (u *unsupportedOps) add(n *onnx.NodeProto, op, reason string) {
 // build: one float32 [N,C,H,W] input, one output, only supported ops in the default domain, and
 // constant shapes where the ops need them.
 func Parse(data []byte) (*Model, error) {
+	return parse(append([]byte(nil), data...))
+}
+
+// parse is Parse of data the model may keep (Model.raw, for the write-back).
+func parse(data []byte) (*Model, error) {
 	mp := &onnx.ModelProto{}
 	if err := proto.Unmarshal(data, mp); err != nil {
 		return nil, fmt.Errorf("not an ONNX model: %w", err)
@@ -246,7 +251,7 @@ func Parse(data []byte) (*Model, error) {
 	if g == nil {
 		return nil, fmt.Errorf("ONNX model has no graph")
 	}
-	m := &Model{proto: mp, raw: append([]byte(nil), data...), params: map[string]*Param{}, consts: map[string]*constant{}, inits: map[string]bool{}, nodes: g.GetNode()}
+	m := &Model{proto: mp, raw: data, params: map[string]*Param{}, consts: map[string]*constant{}, inits: map[string]bool{}, nodes: g.GetNode()}
 
 	for _, t := range g.GetInitializer() {
 		c, err := decodeTensor(t)
@@ -255,6 +260,9 @@ func Parse(data []byte) (*Model, error) {
 		}
 		m.consts[t.GetName()] = c
 		m.inits[t.GetName()] = true
+		// Decoded: the proto's copy of the values is not needed again (the write-back works on
+		// raw), and on a large model it is one more copy of every weight.
+		t.RawData, t.FloatData, t.Int64Data, t.Int32Data, t.DoubleData = nil, nil, nil, nil, nil
 	}
 	// Inputs: the one that is not an initializer is the image.
 	var inputs []*onnx.ValueInfoProto
