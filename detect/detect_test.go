@@ -661,3 +661,38 @@ func TestFitErrors(t *testing.T) {
 		t.Error("ASH variant x accepted")
 	}
 }
+
+// TestScoreKNNs: KNN detectors of one bank scored together give each one's own Score, bit for
+// bit; detectors of different banks are refused.
+func TestScoreKNNs(t *testing.T) {
+	fx := loadFixture(t, "cnn28")
+	f := fitFixture(t, fx)
+	var ks []*KNN
+	for _, k := range []int{1, 5, 50, f.BankLen()} {
+		d, err := f.KNN(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks = append(ks, d)
+	}
+	feats := fx.fit[:40*fx.ref.Dim]
+	got, err := ScoreKNNs(ks, feats, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, k := range ks {
+		want, err := k.Score(feats, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range want {
+			if got[i][j] != want[j] {
+				t.Fatalf("k=%d image %d: together %v, alone %v", k.K, j, got[i][j], want[j])
+			}
+		}
+	}
+	other := f.Bank[:len(f.Bank)-fx.ref.Dim]
+	if _, err := ScoreKNNs([]*KNN{ks[0], {K: 1, Bank: other, head: ks[0].head}}, feats, 40); err == nil {
+		t.Error("KNN detectors of different banks scored together")
+	}
+}

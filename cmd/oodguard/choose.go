@@ -377,6 +377,7 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 		}
 		ms.cands = append(ms.cands, cd)
 	}
+	knns := newKNNCache(dets)
 	for _, d := range dets {
 		if err := c.ctx.Err(); err != nil {
 			return nil, err
@@ -404,12 +405,69 @@ func (c *chooseCommand) measureModel(path, label string, spec preprocess.Spec, o
 				cd.TestAccuracy = testAcc(accuracyOf(zt, idTestY, K))
 			}
 		}
-		if err := cd.scoreAll(func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }, idF, idTestF, oodF); err != nil {
+		scoreFn := func(feats []float32) ([]float64, error) { return d.Score(feats, len(feats)/D) }
+		if k, ok := d.(*detect.KNN); ok {
+			scoreFn = func(feats []float32) ([]float64, error) { return knns.score(k, feats, len(feats)/D) }
+		}
+		if err := cd.scoreAll(scoreFn, idF, idTestF, oodF); err != nil {
 			return nil, fmt.Errorf("%s: %w", cd.Name, err)
 		}
 		ms.cands = append(ms.cands, cd)
 	}
 	return ms, nil
+}
+
+// knnCache scores the KNN candidates of one bank together (detect.ScoreKNNs): each evaluation
+// set's distances to the bank are computed once for all k, instead of once per k.
+type knnCache struct {
+	group  map[*detect.KNN][]*detect.KNN // each KNN's detectors of the same bank, itself included
+	scores map[knnKey][]float64
+}
+
+type knnKey struct {
+	k     *detect.KNN
+	feats *float32 // the set's features
+	n     int
+}
+
+func newKNNCache(dets []detect.Detector) *knnCache {
+	c := &knnCache{group: map[*detect.KNN][]*detect.KNN{}, scores: map[knnKey][]float64{}}
+	type bank struct {
+		first *float32
+		n     int
+	}
+	banks := map[bank][]*detect.KNN{}
+	for _, d := range dets {
+		if k, ok := d.(*detect.KNN); ok && len(k.Bank) > 0 {
+			b := bank{&k.Bank[0], len(k.Bank)}
+			banks[b] = append(banks[b], k)
+		}
+	}
+	for _, g := range banks {
+		for _, k := range g {
+			c.group[k] = g
+		}
+	}
+	return c
+}
+
+// score is k.Score(feats, n).
+func (c *knnCache) score(k *detect.KNN, feats []float32, n int) ([]float64, error) {
+	g, ok := c.group[k]
+	if !ok || len(feats) == 0 {
+		return k.Score(feats, n)
+	}
+	if s, ok := c.scores[knnKey{k, &feats[0], n}]; ok {
+		return s, nil
+	}
+	all, err := detect.ScoreKNNs(g, feats, n)
+	if err != nil {
+		return nil, err
+	}
+	for i, o := range g {
+		c.scores[knnKey{o, &feats[0], n}] = all[i]
+	}
+	return c.scores[knnKey{k, &feats[0], n}], nil
 }
 
 // candidate is one detector (or score, or extra model) and its measurements.
