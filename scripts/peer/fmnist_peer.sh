@@ -1,0 +1,47 @@
+#!/bin/bash
+# The PyTorch peer (um_peer.py) of last session's oodguard UM/UMAP runs on the memorised
+# Fashion-MNIST cnn28 (docs/memorisation.md, docs/peer.md): for seed S, from the same start model
+# (seed-S/train/epoch-060.onnx), on the same 10k training images, with the recipe of
+# scripts/memorisation/um_seed.sh (10 epochs, lr 0.1 cosine, batch 128, no augmentation,
+# momentum 0.9, wd 1e-4) and the constraint oodguard's run used (read from its run record):
+#   um      UM at the grid's chosen c  (peer of seed-S/um/um-grid-e10)
+#   um-c0   UM at c = 0                 (peer of seed-S/um/um-c0-e10)
+#   umap    UMAP, magnitude init, keep 0.8, at the UMAP grid's chosen c (peer of seed-S/umap/umap-grid-e10)
+# Then the same evaluation as the oodguard models (scripts/memorisation/eval_models.sh: test sets,
+# validation pair, accuracy on the training images). Skips what exists.
+# Usage: fmnist_peer.sh SEED KIND...   (PEER_SEED=N: the peer's shuffling seed, default SEED)
+set -u
+S=$1; shift
+RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
+OUT=${OUT:-/root/oodguard-runs/peer/fmnist}
+BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
+H=$(cd "$(dirname "$0")" && pwd)
+PS=${PEER_SEED:-$S}
+D=$RUNS/data
+chosen() { /usr/bin/python3 -c "import json;print(repr(json.load(open('$1'))['constraint']['value']))"; }
+for kind in "$@"; do
+  extra=()
+  case $kind in
+    um) c=$(chosen "$RUNS/seed-$S/um/um-grid-e10.run.json"); mode=um ;;
+    um-c0) c=0; mode=um ;;
+    umap) c=$(chosen "$RUNS/seed-$S/umap/umap-grid-e10.run.json"); mode=umap; extra=(-score-init magnitude -keep 0.8) ;;
+    *) echo "unknown kind $kind" >&2; exit 2 ;;
+  esac
+  name=peer-$kind-e10
+  [ "$PS" != "$S" ] && name=$name-shuffle$PS
+  U=$OUT/seed-$S/$mode
+  mkdir -p "$U"
+  if [ ! -f "$U/$name.onnx" ]; then
+    cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$mode" -model "$RUNS/seed-$S/train/epoch-060.onnx"
+         -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
+         -constraint "$c" -epochs 10 -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
+    echo "${cmd[*]}" > "$U/$name.cmd"
+    t0=$(date +%s)
+    "${cmd[@]}" > "$U/$name.log" 2>&1
+    echo "rc=$? wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
+  fi
+  [ -f "$U/$name.onnx" ] || continue
+  RUNS=$RUNS VAL=1 "$H/../memorisation/eval_models.sh" "$U/$name.onnx"
+  RUNS=$RUNS "$H/../memorisation/eval_models.sh" "$U/$name.onnx"
+  RUNS=$RUNS TRAINACC=$S "$H/../memorisation/eval_models.sh" "$U/$name.onnx"
+done
