@@ -41,7 +41,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--arch", default="cnn28", help="cnn28, resnet or zoo:NAME")
+    ap.add_argument("--arch", default="cnn28", help="cnn28, resnet, zoo:NAME, vgg11bn:D or resnet18full")
     ap.add_argument("--width", type=int, default=16)
     ap.add_argument("--method", choices=["umap", "um"], default="umap")
     ap.add_argument("--rss-steps", type=int, default=0)
@@ -57,6 +57,10 @@ def main():
         model, shape = zoo_model(args.arch[len("zoo:"):]), (3, 32, 32)
     elif args.arch.startswith("vgg11bn:"):
         model, shape = vgg11bn(int(args.arch[len("vgg11bn:"):])), (3, 32, 32)
+    elif args.arch == "resnet18full":
+        import torchvision
+        # torchvision's ResNet-18 at full width (11.2 M parameters), 10 classes, 32x32 input.
+        model, shape = torchvision.models.resnet18(num_classes=10), (3, 32, 32)
     else:
         sys.exit(f"unknown --arch {args.arch}")
     import_rss = peak_rss_mb()

@@ -33,17 +33,14 @@ func Pruned(n int, keep float64) (int, error) {
 	return int((1 - keep) * float64(n)), nil
 }
 
-// key orders |score| ascending and breaks ties by index: |s| of a non-negative float32 compares
-// like its bits, so the key is (bits(|s|) << 32) | index. Keys are unique.
-func key(s float32, i int) uint64 {
-	return uint64(math.Float32bits(s)&0x7fffffff)<<32 | uint64(uint32(i))
-}
+// absBits orders |score| ascending: |s| of a non-negative float32 compares like its bits.
+func absBits(s float32) uint32 { return math.Float32bits(s) & 0x7fffffff }
 
 // TopK writes into m the per-layer mask of scores: 0 for the int((1-keep)*n) entries with the
 // smallest |score| and 1 for the others. Ties in |score| are broken by position: among equal
 // |score| the earlier entry is pruned first (what a stable ascending argsort does). len(m) must be
 // len(scores). It returns the number of pruned entries. A NaN score is an error. It takes
-// O(n) time on average (quickselect) and allocates n uint64 once; use a Selector to reuse them.
+// O(n) time on average (quickselect) and allocates n uint32 once; use a Selector to reuse them.
 func TopK(scores []float32, keep float64, m []float32) (int, error) {
 	var s Selector
 	return s.TopK(scores, keep, m)
@@ -52,7 +49,7 @@ func TopK(scores []float32, keep float64, m []float32) (int, error) {
 // Selector computes top-k masks, reusing its scratch memory between calls. The zero value is
 // ready; it is not safe for concurrent use.
 type Selector struct {
-	keys []uint64
+	keys []uint32
 }
 
 // TopK is the function TopK with reused memory.
@@ -69,14 +66,14 @@ func (sel *Selector) TopK(scores []float32, keep float64, m []float32) (int, err
 		return 0, err
 	}
 	if cap(sel.keys) < n {
-		sel.keys = make([]uint64, n)
+		sel.keys = make([]uint32, n)
 	}
 	keys := sel.keys[:n]
 	for i, s := range scores {
 		if s != s {
 			return 0, fmt.Errorf("mask: score %d is NaN", i)
 		}
-		keys[i] = key(s, i)
+		keys[i] = absBits(s)
 	}
 	if j == 0 {
 		for i := range m {
@@ -84,20 +81,34 @@ func (sel *Selector) TopK(scores []float32, keep float64, m []float32) (int, err
 		}
 		return 0, nil
 	}
-	// The j-th smallest key (0-based j) is the smallest kept one.
+	// In (|s|, index) order the j-th entry (0-based) is the first kept one; its |s| is the j-th
+	// smallest |s|. Every entry below it is pruned, and of the entries equal to it the first
+	// j - below in index order. (4 bytes of scratch per weight, not 8 for (|s|, index) keys.)
 	threshold := selectKth(keys, j)
+	below := 0
+	for _, s := range scores {
+		if absBits(s) < threshold {
+			below++
+		}
+	}
+	ties := j - below
 	for i, s := range scores {
-		if key(s, i) < threshold {
+		b := absBits(s)
+		switch {
+		case b < threshold:
 			m[i] = 0
-		} else {
+		case b == threshold && ties > 0:
+			m[i] = 0
+			ties--
+		default:
 			m[i] = 1
 		}
 	}
 	return j, nil
 }
 
-// selectKth returns the k-th smallest (0-based) of keys, reordering keys. Keys are unique.
-func selectKth(keys []uint64, k int) uint64 {
+// selectKth returns the k-th smallest (0-based) of keys, reordering keys.
+func selectKth(keys []uint32, k int) uint32 {
 	lo, hi := 0, len(keys)-1
 	for lo < hi {
 		// Median of three as pivot.
