@@ -52,7 +52,10 @@
 // # What differs, and what is not here
 //
 //   - Dropout: ONNX models exported in eval mode have none, so training runs without the
-//     official dropout 0.3 (§4.1).
+//     official dropout 0.3 (§4.1). A model exported in training mode (TrainingMode.PRESERVE after
+//     model.train()) trains too, its Dropout passed through as well; Export writes it in
+//     inference mode (onnxgraph.Model.MarshalInference: BatchNorm on the running statistics as
+//     training updated them, Dropout off).
 //   - Models whose BatchNorm was folded into the convolutions (testdata/models) train with
 //     fixed normalisation: there are no batch statistics left. Export with
 //     training=TrainingMode.PRESERVE to keep BatchNorm (testdata/unleash/make_reference.py).

@@ -79,6 +79,11 @@ loses at most -max-acc-drop points of accuracy, OUT.onnx is the input, unchanged
 command says so (exit 0): unleashing never returns a model worse than its input on the data
 given to judge it. -keep-worse writes the unleashed model all the same.
 
+A model exported in training mode (after model.train() with TrainingMode.PRESERVE: BatchNorm
+with batch statistics, Dropout on) is taken as it is and trains as any other (its Dropout passes
+values through); OUT.onnx is always in inference mode: its BatchNorm normalises with the running
+statistics as training updated them (a kept input: as stored in the file), its Dropout is off.
+
 Writes OUT.onnx, OUT.run.json (mode, constraint and how it was chosen, settings, seeds,
 per-epoch loss/CE/accuracy, wall times, sha256 of input and output) and OUT.preprocess.json
 (the preprocessing spec, so that 'oodguard eval' and 'calibrate' work on OUT.onnx directly).
@@ -273,7 +278,11 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	}
 	if g := rec.Guard; g != nil && g.KeptInput {
 		fmt.Fprintf(stdout, "the unleashed model is no better than its input on validation (%s): kept the input model\n", g.Reason)
-		fmt.Fprintf(stdout, "wrote %s (the input, unchanged; -keep-worse writes the unleashed one), %s, %s\n", out, recPath, specPath)
+		what := "the input, unchanged"
+		if res.Trainer.Model().InTrainingMode() {
+			what = "the input, converted to inference mode"
+		}
+		fmt.Fprintf(stdout, "wrote %s (%s; -keep-worse writes the unleashed one), %s, %s\n", out, what, recPath, specPath)
 		return nil
 	}
 	if g := rec.Guard; g != nil {
