@@ -101,20 +101,30 @@ func (t *Trainer) Restore(s *TrainerState) error {
 			return fmt.Errorf("unleash: state tensor %s %q has shape %v (%d values), want %v", g.Kind, g.Name, g.Dims, len(g.Data), w.Dims)
 		}
 	}
-	mk := func(g StateTensor) *tensors.Tensor {
-		return tensors.FromFlatDataAndDimensions(append([]float32(nil), g.Data...), g.Dims...)
+	// Made in the backend's buffers as New makes them, all before any is swapped in: on an
+	// error the trainer is unchanged.
+	made := make([]*tensors.Tensor, len(s.Tensors))
+	for i, g := range s.Tensors {
+		v, err := t.newTensor(g.Data, g.Dims)
+		if err != nil {
+			for _, m := range made[:i] {
+				release(m)
+			}
+			return err
+		}
+		made[i] = v
 	}
 	k := 0
 	for _, st := range t.trained {
 		release(st.value)
 		release(st.mom)
-		st.value, st.mom = mk(s.Tensors[k]), mk(s.Tensors[k+1])
+		st.value, st.mom = made[k], made[k+1]
 		k += 2
 	}
 	for _, p := range t.m.Params {
 		if p.Role == onnxgraph.RoleBNMean || p.Role == onnxgraph.RoleBNVar {
 			release(t.params[p.Name])
-			t.params[p.Name] = mk(s.Tensors[k])
+			t.params[p.Name] = made[k]
 			k++
 		}
 	}
