@@ -194,7 +194,7 @@ func (r *runner) seed(ctx context.Context, s Setup, sp *Splits, seed uint64) (*S
 	}
 	cmd = append(cmd, "-data", sp.Train, "-id-val", sp.IDVal, "-ood-val", sp.OODVal,
 		"-epochs", strconv.Itoa(s.Epochs), "-batch", strconv.Itoa(s.Batch), "-lr", fmtFloat(s.LR),
-		"-seed", seedArg, "-out", trainDir)
+		"-seed", seedArg, "-resume", "-out", trainDir)
 	if err := r.step(ctx, s.Key, seed, "train", dir, cmd, trainDir); err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (r *runner) seed(ctx context.Context, s Setup, sp *Splits, seed uint64) (*S
 		if mode == "umap" {
 			cmd = append(cmd, "-keep", fmtFloat(u.Keep), "-score-init", u.ScoreInit)
 		}
-		cmd = append(cmd, "-out", out)
+		cmd = append(cmd, "-resume", "-out", out)
 		if err := r.step(ctx, s.Key, seed, mode, dir, cmd, filepath.Dir(out)); err != nil {
 			return nil, err
 		}

@@ -29,7 +29,10 @@ type StepRecord struct {
 
 // step runs one oodguard command, unless an earlier run finished it (a marker file in dir
 // holding the same command) and no earlier step of dir ran in this run.
-// clear, the command's output folder, is emptied first, so that a half-written output never counts.
+// clear, the command's output folder, is emptied first, so that a half-written output never counts,
+// except for a resumable step (cmd holds -resume: train, unleash) that an earlier run started
+// with the same command and did not finish: its folder keeps the state files the command
+// continues from.
 // The command's output goes to dir/logs/STEP.log and, less ONNX Runtime's API-version
 // chatter, to the console.
 func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir string, cmd []string, clear string) error {
@@ -57,7 +60,10 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 	}
 	r.ran[dir] = true
 	os.Remove(marker)
-	if err := os.RemoveAll(clear); err != nil {
+	started := filepath.Join(dir, ".started-"+name+".json")
+	if resumable(cmd) && !r.opts.fresh && sameCommand(started, cmd) {
+		r.printf("%s seed %d: %s was interrupted in an earlier run; resuming it", ds, seed, name)
+	} else if err := os.RemoveAll(clear); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(clear, 0o755); err != nil {
@@ -69,6 +75,11 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 	}
 	defer logf.Close()
 	fmt.Fprintf(logf, "$ %s\n", shellJoin(cmd))
+	if b, err := json.Marshal(StepRecord{Step: name, Command: cmd}); err == nil {
+		if err := os.WriteFile(started, b, 0o644); err != nil {
+			return err
+		}
+	}
 
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -104,7 +115,30 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(marker, b, 0o644)
+	if err := os.WriteFile(marker, b, 0o644); err != nil {
+		return err
+	}
+	return os.Remove(started)
+}
+
+// resumable reports whether cmd continues an interrupted run of itself (it holds -resume).
+func resumable(cmd []string) bool {
+	for _, a := range cmd {
+		if a == "-resume" {
+			return true
+		}
+	}
+	return false
+}
+
+// sameCommand reports whether the record at path holds cmd.
+func sameCommand(path string, cmd []string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var old StepRecord
+	return json.Unmarshal(b, &old) == nil && shellJoin(old.Command) == shellJoin(cmd)
 }
 
 // copyOutput copies the command's output line by line to the log and, filtered, to the console.
