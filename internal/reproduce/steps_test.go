@@ -59,4 +59,3 @@ func nopFile(t *testing.T) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
-
