@@ -14,3 +14,6 @@ var BatchNormExplicit = batchNormExplicit
 
 // MaxPoolExplicitPadded exposes maxPoolExplicitPadded to the external tests.
 var MaxPoolExplicitPadded = maxPoolExplicitPadded
+
+// HeldBytes returns how many bytes of the file the model keeps besides its decoded values.
+func (m *Model) HeldBytes() int { return len(m.raw) }

@@ -109,7 +109,7 @@ func (m *Model) inferenceBytes() ([]byte, error) {
 		return proto.MarshalOptions{Deterministic: true}.Marshal(n)
 	}
 	// Rewrite ModelProto.graph's node fields, copying every other field's bytes as they are.
-	return rewriteField(m.raw, fieldModelGraph, func(graph []byte) ([]byte, error) {
+	return rewriteField(m.file(nil), fieldModelGraph, func(graph []byte) ([]byte, error) {
 		return rewriteField(graph, fieldGraphNode, convert)
 	})
 }

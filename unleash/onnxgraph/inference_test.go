@@ -1,6 +1,7 @@
 package onnxgraph_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -135,4 +136,45 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestWriteBackHoldsWeightsOnce checks that a parsed model keeps its float32 weights once (the
+// file's copy of them is cut out) and still writes the input back byte for byte, on every model
+// of testdata the importer takes.
+func TestWriteBackHoldsWeightsOnce(t *testing.T) {
+	root := runtimetest.RepoRoot(t)
+	var files []string
+	for _, pat := range []string{"testdata/zoo/*.onnx", "testdata/unleash/*.onnx", "testdata/models/*.onnx"} {
+		m, err := filepath.Glob(filepath.Join(root, pat))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	parsed := 0
+	for _, f := range files {
+		raw := mustRead(t, f)
+		m, err := onnxgraph.Parse(raw)
+		if err != nil {
+			continue // not importable (two_heads, mlp_flat): nothing to write back
+		}
+		parsed++
+		out, err := m.Marshal(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !bytes.Equal(out, raw) {
+			t.Errorf("%s: Marshal(nil) is not the input file", filepath.Base(f))
+		}
+		weights := 0
+		for _, p := range m.Params {
+			weights += 4 * p.Size()
+		}
+		if held := m.HeldBytes(); held > len(raw)-weights {
+			t.Errorf("%s: holds %d bytes of the %d-byte file besides %d bytes of parameters", filepath.Base(f), held, len(raw), weights)
+		}
+	}
+	if parsed < 30 {
+		t.Errorf("only %d models parsed", parsed)
+	}
 }

@@ -88,7 +88,8 @@ func (p *Param) Size() int { return len(p.Data) }
 // Model is a parsed ONNX image classifier.
 type Model struct {
 	proto *onnx.ModelProto
-	raw   []byte // the file as read
+	raw   []byte // the file as read, less the float32 values cut out (holes; see file)
+	holes []hole
 
 	// Input is the name of the image input, [N,C,H,W] float32 with any batch size.
 	Input string
@@ -315,6 +316,7 @@ func parse(data []byte) (*Model, error) {
 	if err := m.findParams(); err != nil {
 		return nil, err
 	}
+	m.cutFloats()
 	return m, nil
 }
 

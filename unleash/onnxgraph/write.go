@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sort"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -101,19 +102,92 @@ func walk(data []byte, off int, fn func(num protowire.Number, typ protowire.Type
 	return nil
 }
 
+// hole is where Model.raw lacks the stored values of a float32 initializer: before byte at of
+// raw, count values, consts[name].f32[first:first+count].
+type hole struct {
+	at           int
+	name         string
+	first, count int
+}
+
+// cutFloats takes out of m.raw the stored values of every float32 initializer decoded into
+// m.consts (m.holes says where they were), so that the model holds its weights once, not twice
+// (the file and the decoded values); file puts them back, bit for bit. An initializer whose
+// stored values the reader does not find all of stays in raw.
+func (m *Model) cutFloats() {
+	spans, err := floatSpans(m.raw)
+	if err != nil {
+		return // Marshal reports it
+	}
+	type cut struct {
+		off   int
+		name  string
+		first int
+		count int
+	}
+	var cuts []cut
+	size := 0
+	for name, chunks := range spans {
+		c := m.consts[name]
+		if c == nil || c.f32 == nil {
+			continue
+		}
+		total := 0
+		for _, ch := range chunks {
+			total += ch.count
+		}
+		if total != len(c.f32) {
+			continue
+		}
+		first := 0
+		for _, ch := range chunks {
+			cuts = append(cuts, cut{ch.off, name, first, ch.count})
+			first += ch.count
+			size += 4 * ch.count
+		}
+	}
+	if len(cuts) == 0 {
+		return
+	}
+	sort.Slice(cuts, func(i, j int) bool { return cuts[i].off < cuts[j].off })
+	skel := make([]byte, 0, len(m.raw)-size)
+	prev := 0
+	for _, c := range cuts {
+		skel = append(skel, m.raw[prev:c.off]...)
+		m.holes = append(m.holes, hole{at: len(skel), name: c.name, first: c.first, count: c.count})
+		prev = c.off + 4*c.count
+	}
+	m.raw = append(skel, m.raw[prev:]...)
+}
+
+// file returns the model file as read, with the values of the initializers named in replace
+// (only those cut out of raw) in place of the stored ones.
+func (m *Model) file(replace map[string][]float32) []byte {
+	total := len(m.raw)
+	for _, h := range m.holes {
+		total += 4 * h.count
+	}
+	out := make([]byte, 0, total)
+	prev := 0
+	for _, h := range m.holes {
+		out = append(out, m.raw[prev:h.at]...)
+		vals, ok := replace[h.name]
+		if !ok {
+			vals = m.consts[h.name].f32
+		}
+		for _, v := range vals[h.first : h.first+h.count] {
+			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
+		}
+		prev = h.at
+	}
+	return append(out, m.raw[prev:]...)
+}
+
 // Marshal returns the model file as it was read, byte for byte, except that each float32
 // initializer named in replace holds the given values (as many as it has). Nothing else changes:
 // not the nodes, names, shapes, opsets or metadata, not even the encoding of the other fields.
 // Replacing nothing gives back the input file.
 func (m *Model) Marshal(replace map[string][]float32) ([]byte, error) {
-	out := append([]byte(nil), m.raw...)
-	if len(replace) == 0 {
-		return out, nil
-	}
-	spans, err := floatSpans(m.raw)
-	if err != nil {
-		return nil, fmt.Errorf("onnxgraph: %w", err)
-	}
 	for name, vals := range replace {
 		c, ok := m.consts[name]
 		if !ok || !m.inits[name] || c.f32 == nil {
@@ -121,6 +195,30 @@ func (m *Model) Marshal(replace map[string][]float32) ([]byte, error) {
 		}
 		if len(vals) != len(c.f32) {
 			return nil, fmt.Errorf("onnxgraph: initializer %q has %d values, replacement has %d", name, len(c.f32), len(vals))
+		}
+	}
+	out := m.file(replace)
+	cut := map[string]bool{}
+	for _, h := range m.holes {
+		cut[h.name] = true
+	}
+	rest := 0
+	for name := range replace {
+		if !cut[name] {
+			rest++
+		}
+	}
+	if rest == 0 {
+		return out, nil
+	}
+	// Initializers left in raw (their stored values not all found): patch them in place.
+	spans, err := floatSpans(out)
+	if err != nil {
+		return nil, fmt.Errorf("onnxgraph: %w", err)
+	}
+	for name, vals := range replace {
+		if cut[name] {
+			continue
 		}
 		total := 0
 		for _, ch := range spans[name] {
