@@ -22,13 +22,24 @@ import os
 
 FAMS = [("mnist-test", "mnist-test-5000"), ("cifar10", "cifar10/test.tar"), ("tin", "tin-test-5000"), ("noise", "noise-5000")]
 UNSEEN = ["cifar10", "tin"]
-# pair name -> (oodguard model path under seed-S, peer model path under seed-S, label)
+# -dataset cifar: docs/memorisation-cifar.md's sets (summarise_cifar.py): Tiny ImageNet is the
+# validation family's test half; the unseen mean is over MNIST, Fashion-MNIST and noise
+CIFAR_FAMS = [("tin", "data/tin-test-5000"), ("mnist", "mnist/t10k-images-idx3-ubyte.gz"),
+              ("fmnist", "fashion-mnist/t10k-images-idx3-ubyte.gz"), ("noise", "data/noise-rgb-5000")]
+CIFAR_UNSEEN = ["mnist", "fmnist", "noise"]
+CIFAR_PAIRS = [("um", "um/um-bestloss-e10", "um/peer-um-bestloss-e10", "UM, c = best epoch's training loss"),
+               ("umap", "umap/umap-bestloss-e10", "umap/peer-umap-bestloss-e10", "UMAP magnitude keep 0.8, c = best epoch's training loss")]
+CIFAR_START = "train/epoch-080"
+# pair name -> (oodguard model under seed-S, peer model under seed-S, label); "P:" = under the
+# peer folder (oodguard's own data-order replicates live there)
 PAIRS = [
     ("um", "um/um-grid-e10", "um/peer-um-e10", "UM, grid's c"),
-    ("um-shuffle", "um/um-grid-e10", "um/peer-um-e10-shuffle101", "UM, grid's c, peer shuffle seed 101"),
     ("um-c0", "um/um-c0-e10", "um/peer-um-c0-e10", "UM, c = 0"),
     ("umap", "umap/umap-grid-e10", "umap/peer-umap-e10", "UMAP magnitude keep 0.8, grid's c"),
+    ("um-order101", "P:um/oodguard-um-e10-shuffle101", "um/peer-um-e10-shuffle101", "UM, grid's c, shuffling seed 101 (both sides)"),
+    ("um-order102", "P:um/oodguard-um-e10-shuffle102", "um/peer-um-e10-shuffle102", "UM, grid's c, shuffling seed 102 (both sides)"),
 ]
+ORDER = ["um", "um-order101", "um-order102"]  # the data-order replicates of seed 1
 START = "train/epoch-060"
 METRICS = ["id_acc", "train_acc", "val_acc", "val_fpr95"] + \
     ["%s_%s" % (f, m) for f, _ in FAMS for m in ("fpr95", "auroc")] + ["unseen_fpr95", "unseen_auroc"]
@@ -49,6 +60,8 @@ def model_row(seed_dir, rel):
     r = {"id_acc": float(ev[0]["id_accuracy"])}
     for key, pat in FAMS:
         rows = [x for x in ev if pat in x["ood_set"]]
+        if len(rows) > 1:
+            rows = [x for x in rows if x["ood_set"] == pat]
         if len(rows) != 1:
             return None
         r[key + "_fpr95"] = float(rows[0]["fpr95"])
@@ -84,7 +97,13 @@ def main():
     ap.add_argument("-peer", default="/root/oodguard-runs/peer/fmnist")
     ap.add_argument("-seeds", default="1,2,3")
     ap.add_argument("-out", required=True)
+    ap.add_argument("-dataset", choices=["fmnist", "cifar"], default="fmnist")
     args = ap.parse_args()
+    global FAMS, UNSEEN, PAIRS, START, METRICS
+    if args.dataset == "cifar":
+        FAMS, UNSEEN, PAIRS, START = CIFAR_FAMS, CIFAR_UNSEEN, CIFAR_PAIRS, CIFAR_START
+        METRICS = ["id_acc", "train_acc", "val_acc", "val_fpr95"] + \
+            ["%s_%s" % (f, m) for f, _ in FAMS for m in ("fpr95", "auroc")] + ["unseen_fpr95", "unseen_auroc"]
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     epochs = []
@@ -93,13 +112,16 @@ def main():
         if st:
             rows.append(dict(seed=s, pair="start", side="start", model=START, **st))
         for pair, ours, theirs, _ in PAIRS:
-            a = model_row(os.path.join(args.runs, "seed-%d" % s), ours)
+            oroot = args.runs
+            if ours.startswith("P:"):
+                oroot, ours = args.peer, ours[2:]
+            a = model_row(os.path.join(oroot, "seed-%d" % s), ours)
             b = model_row(os.path.join(args.peer, "seed-%d" % s), theirs)
             if a is None or b is None:
                 continue
             rows.append(dict(seed=s, pair=pair, side="oodguard", model=ours, **a))
             rows.append(dict(seed=s, pair=pair, side="peer", model=theirs, **b))
-            rj = os.path.join(args.runs, "seed-%d" % s, ours + ".run.json")
+            rj = os.path.join(oroot, "seed-%d" % s, ours + ".run.json")
             pj = os.path.join(args.peer, "seed-%d" % s, theirs + ".peer.json")
             for side, path, key in (("oodguard", rj, "epoch_results"), ("peer", pj, "epoch_results")):
                 if not os.path.exists(path):
@@ -121,10 +143,9 @@ def main():
         for r in epochs:
             w.writerow({k: (("%.6g" % v) if isinstance(v, float) else v) for k, v in r.items()})
 
-    show = ["id_acc", "train_acc", "val_fpr95", "mnist-test_fpr95", "cifar10_fpr95", "tin_fpr95", "noise_fpr95",
-            "unseen_fpr95", "unseen_auroc"]
+    show = ["id_acc", "train_acc", "val_fpr95"] + ["%s_fpr95" % f for f, _ in FAMS] + ["unseen_fpr95", "unseen_auroc"]
     md = []
-    md.append("Per seed (FPR95 and AUROC in %, energy T = 1; unseen = mean of CIFAR-10 and Tiny ImageNet):\n")
+    md.append("Per seed (FPR95 and AUROC in %%, energy T = 1; unseen = mean of %s):\n" % ", ".join(UNSEEN))
     md.append("| seed | pair | side | " + " | ".join(show) + " |")
     md.append("|---" * (3 + len(show)) + "|")
     for r in rows:
@@ -135,6 +156,8 @@ def main():
     md.append("|---|---|---|---|---|---|---|---|")
     verdicts = {}
     for pair, _, _, label in PAIRS:
+        if pair.startswith("um-order"):
+            continue
         got = [r for r in rows if r["pair"] == pair]
         ss = sorted({r["seed"] for r in got})
         if not ss:
@@ -153,6 +176,19 @@ def main():
     for pair, v in verdicts.items():
         bad = [k for k, ok in v if ok == "DIFFER"]
         md.append("- %s: %s" % (pair, "agree on every metric" if not bad else "differ on " + ", ".join(bad)))
+    # data-order replicates: seed 1's start model, UM at the grid's c, three shuffling seeds a side
+    rep = [r for r in rows if r["seed"] == 1 and r["pair"] in ORDER]
+    if len({r["pair"] for r in rep}) > 1:
+        md.append("\nData order alone (seed 1's start model, UM at the grid's c; shuffling seeds 1, 101, 102 on each side; "
+                  "mean ± sd over the replicates):\n")
+        md.append("| metric | oodguard | peer | peer − oodguard |")
+        md.append("|---|---|---|---|")
+        for k in show:
+            a = [r[k] for r in rep if r["side"] == "oodguard"]
+            b = [r[k] for r in rep if r["side"] == "peer"]
+            ma, sa = mean_sd(a)
+            mb, sb = mean_sd(b)
+            md.append("| %s | %s (n=%d) | %s (n=%d) | %.2f |" % (k, fmt(ma, sa), len(a), fmt(mb, sb), len(b), mb - ma))
     with open(args.out + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))

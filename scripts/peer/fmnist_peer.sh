@@ -7,6 +7,9 @@
 #   um      UM at the grid's chosen c  (peer of seed-S/um/um-grid-e10)
 #   um-c0   UM at c = 0                 (peer of seed-S/um/um-c0-e10)
 #   umap    UMAP, magnitude init, keep 0.8, at the UMAP grid's chosen c (peer of seed-S/umap/umap-grid-e10)
+#   oodguard-um  not the peer: oodguard unleash itself, um_seed.sh's command at the grid's c with
+#           -seed PEER_SEED (another shuffling order), to measure how far the data order alone
+#           moves oodguard's result; written as oodguard-um-e10-shuffleN
 # Then the same evaluation as the oodguard models (scripts/memorisation/eval_models.sh: test sets,
 # validation pair, accuracy on the training images). Skips what exists.
 # Usage: fmnist_peer.sh SEED KIND...   (PEER_SEED=N: the peer's shuffling seed, default SEED)
@@ -22,7 +25,7 @@ chosen() { /usr/bin/python3 -c "import json;print(repr(json.load(open('$1'))['co
 for kind in "$@"; do
   extra=()
   case $kind in
-    um) c=$(chosen "$RUNS/seed-$S/um/um-grid-e10.run.json"); mode=um ;;
+    um|oodguard-um) c=$(chosen "$RUNS/seed-$S/um/um-grid-e10.run.json"); mode=um ;;
     um-c0) c=0; mode=um ;;
     umap) c=$(chosen "$RUNS/seed-$S/umap/umap-grid-e10.run.json"); mode=umap; extra=(-score-init magnitude -keep 0.8) ;;
     *) echo "unknown kind $kind" >&2; exit 2 ;;
@@ -31,7 +34,18 @@ for kind in "$@"; do
   [ "$PS" != "$S" ] && name=$name-shuffle$PS
   U=$OUT/seed-$S/$mode
   mkdir -p "$U"
-  if [ ! -f "$U/$name.onnx" ]; then
+  if [ "$kind" = oodguard-um ] && [ ! -f "$U/oodguard-um-e10-shuffle$PS.onnx" ]; then
+    name=oodguard-um-e10-shuffle$PS
+    cmd=(nice -n 5 "$BIN" unleash -mode um -model "$RUNS/seed-$S/train/epoch-060.onnx"
+         -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -out "$U/$name.onnx" -constraint "$c"
+         -epochs 10 -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$PS" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz")
+    echo "${cmd[*]}" > "$U/$name.cmd"
+    t0=$(date +%s)
+    ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$(dirname "$BIN")/libonnxruntime.so} "${cmd[@]}" > "$U/$name.log" 2>&1
+    echo "rc=$? wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
+  fi
+  [ "$kind" = oodguard-um ] && name=oodguard-um-e10-shuffle$PS
+  if [ "$kind" != oodguard-um ] && [ ! -f "$U/$name.onnx" ]; then
     cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$mode" -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
          -constraint "$c" -epochs 10 -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
