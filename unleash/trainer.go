@@ -206,7 +206,11 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 		if opts.Method == UM && p.Role != onnxgraph.RoleBNMean && p.Role != onnxgraph.RoleBNVar {
 			continue // trained: its value is the tensorState's (paramInput), not held twice
 		}
-		v, err := t.newTensor(p.Data, p.Dims)
+		data, err := m.Values(p.Name)
+		if err != nil {
+			return nil, fmt.Errorf("unleash: %w", err)
+		}
+		v, err := t.newTensor(data, p.Dims)
 		if err != nil {
 			return nil, err
 		}
@@ -222,7 +226,11 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 					return nil, fmt.Errorf("unleash: layer %s: %w", p.Name, err)
 				}
 			case mask.Magnitude:
-				mask.MagnitudeScores(p.Data, s)
+				w, err := m.Values(p.Name)
+				if err != nil {
+					return nil, fmt.Errorf("unleash: %w", err)
+				}
+				mask.MagnitudeScores(w, s)
 			}
 			st, err := t.newState(p.Name, p.Dims, s)
 			if err != nil {
@@ -249,7 +257,11 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 			if p.Role == onnxgraph.RoleBNMean || p.Role == onnxgraph.RoleBNVar {
 				continue
 			}
-			st, err := t.newState(p.Name, p.Dims, p.Data)
+			data, err := m.Values(p.Name)
+			if err != nil {
+				return nil, fmt.Errorf("unleash: %w", err)
+			}
+			st, err := t.newState(p.Name, p.Dims, data)
 			if err != nil {
 				return nil, err
 			}
@@ -257,6 +269,17 @@ func New(m *onnxgraph.Model, opts Options) (*Trainer, error) {
 		}
 		if len(t.trained) == 0 {
 			return nil, errors.New("unleash: the model has no parameter to fine-tune")
+		}
+		// The trained values now live in the backend's buffers, and Export takes them from there:
+		// the model's decoded copy is dead weight while training (full-width VGG-11: 112 MB). It
+		// reads them from its file again where they are needed (another trainer, the input
+		// written unchanged); a model that Parse read keeps them.
+		names := make([]string, len(t.trained))
+		for i, s := range t.trained {
+			names[i] = s.name
+		}
+		if _, err := m.Release(names...); err != nil {
+			return nil, fmt.Errorf("unleash: %w", err)
 		}
 	}
 	// Loading a large model leaves garbage as large as its weights (the decoder's copies): give

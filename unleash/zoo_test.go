@@ -299,7 +299,10 @@ func TestZooExport(t *testing.T) {
 				}
 				orig := map[string][]float32{}
 				for name := range repl {
-					orig[name] = m.Param(name).Data
+					// UM's trainer released the values it trains (Model.Release): read them again.
+					if orig[name], err = m.Values(name); err != nil {
+						t.Fatal(err)
+					}
 				}
 				back, err := wm.Marshal(orig)
 				if err != nil {

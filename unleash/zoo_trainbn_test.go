@@ -126,7 +126,10 @@ func TestZooTrainingModeUnleash(t *testing.T) {
 				}
 				orig := map[string][]float32{}
 				for name := range repl {
-					orig[name] = tm.Param(name).Data
+					// UM's trainer released the values it trains (Model.Release): read them again.
+					if orig[name], err = tm.Values(name); err != nil {
+						t.Fatal(err)
+					}
 				}
 				back, err := wm.Marshal(orig)
 				if err != nil {

@@ -125,7 +125,8 @@ func (b *builder) in(i int) *Node {
 		b.env[name] = v
 		return v
 	}
-	c, ok := b.known[name]
+	c, folded := b.known[name]
+	ok := folded
 	if !ok {
 		c, ok = b.m.consts[name]
 	}
@@ -134,7 +135,14 @@ func (b *builder) in(i int) *Node {
 	}
 	var v *Node
 	if !c.ints {
-		v = ConstTensor(b.g, tensors.FromFlatDataAndDimensions(c.f32, c.dims...))
+		f := c.f32
+		if !folded {
+			var err error
+			if f, err = b.m.floats(name); err != nil { // released values: read again
+				b.fail("%v", err)
+			}
+		}
+		v = ConstTensor(b.g, tensors.FromFlatDataAndDimensions(f, c.dims...))
 	} else {
 		v = ConstTensor(b.g, tensors.FromFlatDataAndDimensions(c.i64, c.dims...))
 	}
@@ -824,11 +832,7 @@ func (b *builder) pad() *Node {
 	fill := ScalarZero(b.g, x.DType())
 	if b.has(2) {
 		name := n.GetInput()[2]
-		c, ok := b.m.consts[name]
-		if !ok || len(c.f32) != 1 {
-			b.fail("constant_value %q must be a constant float scalar", name)
-		}
-		fill = Scalar(b.g, x.DType(), float64(c.f32[0]))
+		fill = Scalar(b.g, x.DType(), b.constScalar(name, "constant_value"))
 	} else if v := attr(n, "value"); v != nil {
 		fill = Scalar(b.g, x.DType(), float64(v.GetF()))
 	}

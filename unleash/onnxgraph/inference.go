@@ -34,7 +34,10 @@ func (m *Model) MarshalInference(replace map[string][]float32) ([]byte, error) {
 	if !m.InTrainingMode() {
 		return m.Marshal(replace)
 	}
-	data, err := m.inferenceBytes()
+	if err := m.checkReplace(replace); err != nil {
+		return nil, err
+	}
+	data, err := m.inferenceBytes(replace)
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: to inference mode: %w", err)
 	}
@@ -59,7 +62,9 @@ func (m *Model) WriteInference(w io.Writer, replace map[string][]float32) error 
 }
 
 // inferenceBytes returns the file with the training-mode nodes converted (see MarshalInference).
-func (m *Model) inferenceBytes() ([]byte, error) {
+// The replaced values (checked by checkReplace) go in already, so that released ones that
+// replace gives are not read again.
+func (m *Model) inferenceBytes(replace map[string][]float32) ([]byte, error) {
 	g := m.proto.GetGraph()
 	read := map[string]bool{}
 	for _, n := range g.GetNode() {
@@ -109,7 +114,11 @@ func (m *Model) inferenceBytes() ([]byte, error) {
 		return proto.MarshalOptions{Deterministic: true}.Marshal(n)
 	}
 	// Rewrite ModelProto.graph's node fields, copying every other field's bytes as they are.
-	return rewriteField(m.file(nil), fieldModelGraph, func(graph []byte) ([]byte, error) {
+	file, err := m.file(replace)
+	if err != nil {
+		return nil, err
+	}
+	return rewriteField(file, fieldModelGraph, func(graph []byte) ([]byte, error) {
 		return rewriteField(graph, fieldGraphNode, convert)
 	})
 }

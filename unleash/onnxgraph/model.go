@@ -70,26 +70,41 @@ func (r Role) String() string {
 // Param is a float32 initializer that the graph uses as a weight, bias, BatchNorm parameter or
 // BatchNorm running statistic.
 type Param struct {
-	Name  string    // initializer name
-	Dims  []int     // shape as stored in the file
-	Role  Role      // what it is
-	Op    string    // the op that uses it
-	Node  string    // the node that uses it (its name, or its first output when unnamed)
-	FanIn int       // for RoleWeight: in_channels*kh*kw (Conv) or in_features (Gemm, MatMul)
-	Data  []float32 // the values in the file
+	Name  string // initializer name
+	Dims  []int  // shape as stored in the file
+	Role  Role   // what it is
+	Op    string // the op that uses it
+	Node  string // the node that uses it (its name, or its first output when unnamed)
+	FanIn int    // for RoleWeight: in_channels*kh*kw (Conv) or in_features (Gemm, MatMul)
+	// Data holds the values in the file; nil once released (Model.Release): Model.Values then
+	// reads them from the file again.
+	Data []float32
 }
 
 // Maskable reports whether UMAP masks the parameter: Conv, Gemm and MatMul weights.
 func (p *Param) Maskable() bool { return p.Role == RoleWeight }
 
 // Size returns the number of values.
-func (p *Param) Size() int { return len(p.Data) }
+func (p *Param) Size() int {
+	n := 1
+	for _, d := range p.Dims {
+		n *= d
+	}
+	return n
+}
 
 // Model is a parsed ONNX image classifier.
 type Model struct {
 	proto *onnx.ModelProto
 	raw   []byte // the file as read, less the float32 values cut out (holes; see file)
 	holes []hole
+
+	// path is the file Load read (empty for Parse): Release drops decoded values only when it
+	// can read them again from there. released holds, by name, the released initializers'
+	// checksums (see Release).
+	path     string
+	size     int64
+	released map[string]uint32
 
 	// Input is the name of the image input, [N,C,H,W] float32 with any batch size.
 	Input string
@@ -143,10 +158,12 @@ func Load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: %w", err)
 	}
+	size := int64(len(data))
 	m, err := parse(data) // data is ours: no copy
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: %s: %w", path, err)
 	}
+	m.path, m.size = path, size
 	return m, nil
 }
 

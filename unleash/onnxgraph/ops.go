@@ -20,12 +20,24 @@ func (b *builder) floatInput(i int, def float64) float64 {
 	if !b.has(i) {
 		return def
 	}
-	name := b.node0.GetInput()[i]
+	return b.constScalar(b.node0.GetInput()[i], "input")
+}
+
+// constScalar returns the value of constant name, which must be a float scalar (what names it
+// in the error).
+func (b *builder) constScalar(name, what string) float64 {
 	c, ok := b.m.consts[name]
-	if !ok || c.ints || len(c.f32) != 1 {
-		b.fail("input %q must be a constant float scalar", name)
+	if !ok || c.ints || c.size() != 1 {
+		b.fail("%s %q must be a constant float scalar", what, name)
 	}
-	return float64(c.f32[0])
+	f, err := b.m.floats(name) // released values: read again
+	if err != nil {
+		b.fail("%v", err)
+	}
+	if len(f) != 1 {
+		b.fail("%s %q must be a constant float scalar", what, name)
+	}
+	return float64(f[0])
 }
 
 // activation builds Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Gelu and LeakyRelu. The piecewise

@@ -103,9 +103,9 @@ func walk(data []byte, off int, fn func(num protowire.Number, typ protowire.Type
 }
 
 // hole is where Model.raw lacks the stored values of a float32 initializer: before byte at of
-// raw, count values, consts[name].f32[first:first+count].
+// raw, count values, consts[name].f32[first:first+count]; they were at byte src of the file.
 type hole struct {
-	at           int
+	at, src      int
 	name         string
 	first, count int
 }
@@ -154,33 +154,57 @@ func (m *Model) cutFloats() {
 	prev := 0
 	for _, c := range cuts {
 		skel = append(skel, m.raw[prev:c.off]...)
-		m.holes = append(m.holes, hole{at: len(skel), name: c.name, first: c.first, count: c.count})
+		m.holes = append(m.holes, hole{at: len(skel), src: c.off, name: c.name, first: c.first, count: c.count})
 		prev = c.off + 4*c.count
 	}
 	m.raw = append(skel, m.raw[prev:]...)
 }
 
 // file returns the model file as read, with the values of the initializers named in replace
-// (only those cut out of raw) in place of the stored ones.
-func (m *Model) file(replace map[string][]float32) []byte {
+// (only those cut out of raw; checkReplace has checked their sizes) in place of the stored ones.
+// Released values that replace does not give are read from the file again.
+func (m *Model) file(replace map[string][]float32) ([]byte, error) {
 	total := len(m.raw)
 	for _, h := range m.holes {
 		total += 4 * h.count
 	}
 	out := make([]byte, 0, total)
 	prev := 0
-	for _, h := range m.holes {
+	var name string // the initializer of vals, re-read once for all its holes
+	var vals []float32
+	for i, h := range m.holes {
 		out = append(out, m.raw[prev:h.at]...)
-		vals, ok := replace[h.name]
-		if !ok {
-			vals = m.consts[h.name].f32
+		if i == 0 || h.name != name {
+			var ok bool
+			if vals, ok = replace[h.name]; !ok {
+				var err error
+				if vals, err = m.floats(h.name); err != nil {
+					return nil, err
+				}
+			}
+			name = h.name
 		}
 		for _, v := range vals[h.first : h.first+h.count] {
 			out = binary.LittleEndian.AppendUint32(out, math.Float32bits(v))
 		}
 		prev = h.at
 	}
-	return append(out, m.raw[prev:]...)
+	return append(out, m.raw[prev:]...), nil
+}
+
+// checkReplace checks that every initializer named in replace is a float32 initializer with as
+// many values as given.
+func (m *Model) checkReplace(replace map[string][]float32) error {
+	for name, vals := range replace {
+		c, ok := m.consts[name]
+		if !ok || !m.inits[name] || c.ints || (c.f32 == nil && !m.isReleased(name)) {
+			return fmt.Errorf("onnxgraph: no float32 initializer %q to replace", name)
+		}
+		if len(vals) != c.size() {
+			return fmt.Errorf("onnxgraph: initializer %q has %d values, replacement has %d", name, c.size(), len(vals))
+		}
+	}
+	return nil
 }
 
 // Marshal returns the model file as it was read, byte for byte, except that each float32
@@ -188,16 +212,13 @@ func (m *Model) file(replace map[string][]float32) []byte {
 // not the nodes, names, shapes, opsets or metadata, not even the encoding of the other fields.
 // Replacing nothing gives back the input file.
 func (m *Model) Marshal(replace map[string][]float32) ([]byte, error) {
-	for name, vals := range replace {
-		c, ok := m.consts[name]
-		if !ok || !m.inits[name] || c.f32 == nil {
-			return nil, fmt.Errorf("onnxgraph: no float32 initializer %q to replace", name)
-		}
-		if len(vals) != len(c.f32) {
-			return nil, fmt.Errorf("onnxgraph: initializer %q has %d values, replacement has %d", name, len(c.f32), len(vals))
-		}
+	if err := m.checkReplace(replace); err != nil {
+		return nil, err
 	}
-	out := m.file(replace)
+	out, err := m.file(replace)
+	if err != nil {
+		return nil, err
+	}
 	cut := map[string]bool{}
 	for _, h := range m.holes {
 		cut[h.name] = true
