@@ -39,7 +39,7 @@ func TestTrainingDropouts(t *testing.T) {
 	for _, c := range []struct {
 		file string
 		want int
-	}{{"mobilenetv2.trainbn.onnx", 1}, {"mobilenetv2.onnx", 0}, {"resnet18.trainbn.onnx", 0}} {
+	}{{"mobilenetv2.trainbn.onnx", 1}, {"mobilenetv2.onnx", 0}, {"resnet18.trainbn.onnx", 0}, {"squeezenet.trainbn.onnx", 1}} {
 		b, err := os.ReadFile(filepath.Join("..", "testdata", "zoo", c.file))
 		if err != nil {
 			t.Fatal(err)

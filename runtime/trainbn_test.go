@@ -17,7 +17,7 @@ import (
 func TestTrainingBatchNormRefused(t *testing.T) {
 	runtimetest.Setup(t)
 	zoo := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
-	for _, name := range []string{"resnet18.trainbn.onnx", "mobilenetv2.trainbn.onnx", "densenetbc.trainbn.onnx", "densenet.trainbn.op17.onnx"} {
+	for _, name := range []string{"resnet18.trainbn.onnx", "mobilenetv2.trainbn.onnx", "mobilenetv3.trainbn.onnx", "efficientnetb0.trainbn.onnx", "shufflenetv2.trainbn.onnx", "densenetbc.trainbn.onnx", "densenet.trainbn.op17.onnx"} {
 		p := filepath.Join(zoo, name)
 		if _, err := os.Stat(p); err != nil {
 			t.Fatal(err)
@@ -29,6 +29,10 @@ func TestTrainingBatchNormRefused(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "-inference-out") {
 			t.Errorf("%s: %v does not name the conversion", name, err)
 		}
+	}
+	// SqueezeNet has no BatchNorm: its training-mode export is refused for its Dropout.
+	if _, err := ort.Open(filepath.Join(zoo, "squeezenet.trainbn.onnx"), ort.Options{IntraOpThreads: 1}); !errors.Is(err, ort.ErrTrainingDropout) {
+		t.Errorf("squeezenet.trainbn.onnx: %v, want ErrTrainingDropout", err)
 	}
 	for _, name := range []string{"resnet18.onnx", "densenet.onnx", "resnet18.folded.onnx"} {
 		clf, err := ort.Open(filepath.Join(zoo, name), ort.Options{IntraOpThreads: 1})

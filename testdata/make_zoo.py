@@ -32,8 +32,10 @@ For each NAME it writes (opset 13, dynamic batch axis "N", input "input", output
                     convnext (LayerNormalization)
   NAME.ref.json     see below
 
-and resnet18.trainbn.onnx, mobilenetv2.trainbn.onnx, densenetbc.trainbn.onnx (opset 13:
-BatchNormalization with running-stat outputs; MobileNetV2's Dropout with training_mode=True) and
+and NAME.trainbn.onnx for every family but convnext (opset 13: BatchNormalization with
+running-stat outputs; the classifiers' Dropout with training_mode=True; SqueezeNet has no
+BatchNorm, only that Dropout; ConvNeXt, LayerNorm and no Dropout, exports no training-mode
+node at all) and
 densenet.trainbn.op17.onnx (opset 17: training_mode=1): the models exported after model.train()
 with TrainingMode.PRESERVE, whose BatchNormalization normalises every batch by its own statistics
 (models refused for inference, which oodguard unleash takes and writes in inference mode).
@@ -476,7 +478,7 @@ def make(name, ctor, x, y, seed):
         export(model, os.path.join(OUT, name + ".op17.onnx"), opset=17)
     if name == "densenet":
         export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.op17.onnx"), train=True, opset=17)
-    if name in ("resnet18", "mobilenetv2", "densenetbc"):
+    if name not in ("densenet", "convnext"):
         # On a copy: tracing in train mode updates the BatchNorm running stats. MobileNetV2's
         # classifier Dropout(0.2) is exported with training_mode=True.
         export(copy.deepcopy(model), os.path.join(OUT, name + ".trainbn.onnx"), train=True)
