@@ -236,7 +236,8 @@ def main():
         cells = ["%s / %s" % (pm(res["sets"][l]["fpr95"]), pm(res["sets"][l]["auroc"])) for l in labels[1:]]
         print("| %s | %s | %s | %s / %s |" % (res["rule"], ", ".join(res["chosen"]), " | ".join(cells),
               pm(res["unseen_fpr95_minus_default"]), pm(res["unseen_auroc_minus_default"])))
-        cells = ["%s / %s" % (pm(res["sets"][l]["fpr95_minus_energy"]), pm(res["sets"][l]["auroc_minus_energy"])) for l in labels[1:]]
+        cells = ["%s / %s (lower FPR95 in %d/%d)" % (pm(res["sets"][l]["fpr95_minus_energy"]), pm(res["sets"][l]["auroc_minus_energy"]),
+                 sum(d < 0 for d in res["sets"][l]["fpr95_minus_energy"]), n) for l in labels[1:]]
         print("| … minus energy | | %s | |" % " | ".join(cells))
 
 
