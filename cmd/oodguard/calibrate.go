@@ -92,7 +92,7 @@ func (c *calibrateCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	clf, pool, closePool, err := c.ort.openPool(c.model, nil, "", c.batch)
+	clf, pool, closePool, err := c.ort.openPool(c.model, nil, "", &c.batch)
 	if err != nil {
 		return err
 	}

@@ -689,7 +689,7 @@ func writeChosenModel(best *candidate, path string) error {
 // calibrate fits the threshold of the written model under ONNX Runtime on the ID validation
 // data, as the device will score it.
 func (c *chooseCommand) calibrate(ctx context.Context, model string, sp score.Spec, spec preprocess.Spec, idData dataArg) (*calibrate.Calibration, error) {
-	clf, pool, closePool, err := c.ort.openPool(model, nil, "", c.batch)
+	clf, pool, closePool, err := c.ort.openPool(model, nil, "", &c.batch)
 	if err != nil {
 		return nil, err
 	}

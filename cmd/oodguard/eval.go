@@ -127,7 +127,7 @@ func (c *evalCommand) Run(ctx context.Context, args []string) error {
 	} else if spec, _, err = loadSpec(c.preset, c.specFile, c.model); err != nil {
 		return err
 	}
-	clf, pool, closePool, err := c.ort.openPool(c.model, cal, c.calib, c.batch)
+	clf, pool, closePool, err := c.ort.openPool(c.model, cal, c.calib, &c.batch)
 	if err != nil {
 		return err
 	}

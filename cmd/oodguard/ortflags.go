@@ -69,7 +69,10 @@ func (f *ortFlags) open(model string, cal *calibrate.Calibration, calPath string
 // openPool opens the model once per -workers (each session checked against the calibration, as
 // open does) and starts a scoring pool on the sessions for batches of batch
 // images. It returns the first session, the pool, and a function that closes them all.
-func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath string, batch int) (*ort.Classifier, *batchscore.Pool, func(), error) {
+// openPool opens -workers sessions of model and a pool that runs batches of *batch images. A
+// model whose input fixes the batch size (an export without dynamic axes) runs at that size:
+// *batch is set to it, with a note on stderr when it differs from what was asked.
+func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath string, batch *int) (*ort.Classifier, *batchscore.Pool, func(), error) {
 	if f.workers < 1 {
 		return nil, nil, nil, usagef("-workers %d must be at least 1", f.workers)
 	}
@@ -87,7 +90,11 @@ func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath st
 		}
 		clfs = append(clfs, clf)
 	}
-	pool, err := batchscore.NewPool(clfs, batch)
+	if fixed := clfs[0].Shape().Batch; fixed > 0 && *batch != fixed {
+		fmt.Fprintf(stderr, "%s has a fixed batch size of %d: running batches of %d instead of %d\n", model, fixed, fixed, *batch)
+		*batch = fixed
+	}
+	pool, err := batchscore.NewPool(clfs, *batch)
 	if err != nil {
 		closeAll()
 		return nil, nil, nil, err
