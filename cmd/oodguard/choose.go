@@ -47,7 +47,7 @@ type chooseCommand struct {
 }
 
 func (c *chooseCommand) Usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: oodguard choose -model MODEL.onnx -fit ID_TRAIN -id-val ID_VAL -ood-val OOD_VAL [-test OOD_TEST]... [flags]
+	fmt.Fprint(w, `Usage: oodguard choose -model MODEL.onnx -fit ID_TRAIN -id-val ID_VAL -ood-val OOD_VAL [-test OOD_TEST]... [-id-test ID_TEST] [flags]
 
 Measures post-hoc OOD detectors on your model and data and writes the chosen one, compiled into
 a copy of the ONNX graph, with its calibration, ready for 'oodguard bundle'.
