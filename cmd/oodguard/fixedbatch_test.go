@@ -50,7 +50,8 @@ func fixedBatchModel(t *testing.T, dir string) string {
 }
 
 // TestFixedBatchModel: a model whose input fixes the batch at 1 calibrates, evaluates (ODIN
-// included) and scores at the default -batch 64, running batches of 1 and saying so.
+// included) and scores at the default -batch 64, running batches of 1 and saying so; unleash
+// asks for -batch 1 before reading any data and runs with it.
 func TestFixedBatchModel(t *testing.T) {
 	runtimetest.Setup(t)
 	dir := t.TempDir()
@@ -76,5 +77,18 @@ func TestFixedBatchModel(t *testing.T) {
 	code, out, errOut := runCLI(t, "score", "-model", model, "-calibration", cal, filepath.Join(ood, "x", "000.png"))
 	if code != 0 || !strings.Contains(out, "000.png") {
 		t.Fatalf("score: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	out1 := filepath.Join(dir, "u.onnx")
+	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-epochs", "1", "-constraint", "0.1", "-out", out1)
+	if code != 2 || !strings.Contains(errOut, "-batch 1") {
+		t.Fatalf("unleash at the default batch: exit %d, want 2 naming -batch 1\n%s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-batch", "1", "-epochs", "1", "-constraint", "0.1", "-out", out1)
+	if code != 0 {
+		t.Fatalf("unleash -batch 1: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Stat(out1); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -171,6 +171,10 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if m.Batch > 0 && c.batch != m.Batch {
+		return usagef("%s has a fixed batch size of %d: run with -batch %d, or export the model with a dynamic batch axis "+
+			"(torch.onnx.export(..., dynamic_axes={%q: {0: \"N\"}, ...}))", c.model, m.Batch, m.Batch, m.Input)
+	}
 	if sh := spec.InputShape(); sh != [3]int{m.Channels, m.Height, m.Width} {
 		return fmt.Errorf("preprocessing gives %dx%dx%d images, %s takes %dx%dx%d", sh[0], sh[1], sh[2], c.model, m.Channels, m.Height, m.Width)
 	}
@@ -418,6 +422,9 @@ func exportCheck(path string, res *urun.Result, check *urun.Data) (float64, erro
 	}
 	defer clf.Close()
 	n := min(check.Len(), 64)
+	if b := clf.Shape().Batch; b > 0 && b <= check.Len() {
+		n = b // a model with a fixed batch size
+	}
 	per := check.C * check.H * check.W
 	x := check.X[:n*per]
 	r, err := clf.NewRunner(n)
