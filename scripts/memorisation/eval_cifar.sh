@@ -32,12 +32,13 @@ for m in "$@"; do
           -ood "$SH/fashion-mnist/t10k-images-idx3-ubyte.gz" -ood "$D/noise-rgb-5000")
   fi
   [ -f "$out/report.csv" ] && continue
-  rm -rf "$out.tmp"; mkdir -p "$(dirname "$out")"
+  tmp=$out.tmp.$$   # per process: two streams may evaluate the same model at once
+  rm -rf "$tmp"; mkdir -p "$(dirname "$out")"
   t0=$(date +%s.%N)
-  if nice -n 10 "$BIN" eval -threads "${THREADS:-1}" -model "$m" -scores energy "${lim[@]}" "${sets[@]}" -out "$out.tmp" > "$out.log" 2>&1; then
-    rm -rf "$out"; mv "$out.tmp" "$out"
+  if nice -n 10 "$BIN" eval -threads "${THREADS:-1}" -model "$m" -scores energy "${lim[@]}" "${sets[@]}" -out "$tmp" > "$out.log.$$" 2>&1; then
+    mv "$out.log.$$" "$out.log"; [ -f "$out/report.csv" ] && rm -rf "$tmp" || { rm -rf "$out"; mv "$tmp" "$out"; }
     echo "$m $(echo "$(date +%s.%N) - $t0" | bc)s" >> "$RUNS/eval-times.txt"
   else
-    echo "FAILED $m (see $out.log)" >&2
+    mv "$out.log.$$" "$out.log"; echo "FAILED $m (see $out.log)" >&2
   fi
 done
