@@ -177,8 +177,9 @@ def report(outdir):
         w = csv.DictWriter(f, ["seed", "epoch", "set", "fpr95", "auroc", "id_acc", "loss"])
         w.writeheader()
         w.writerows(ep_rows)
-    if curves:
-        plot(curves, f"{outdir}/memorisation-cifar-curve.png")
+    done = {s: c for s, c in curves.items() if finished(s)}  # the plot: seeds whose training ended
+    if done:
+        plot(done, f"{outdir}/memorisation-cifar-curve.png")
     rows, choice = [], {}
     for s in sorted(curves):
         if not finished(s):
