@@ -63,7 +63,7 @@ func BenchmarkPipelineVsBare(b *testing.B) {
 		model string
 		spec  preprocess.Spec
 		chunk int
-	}{{"cnn28", preprocess.FashionMNIST(), 200}, {"cnn28.knn", preprocess.FashionMNIST(), 200}, {"cnn28.vim", preprocess.FashionMNIST(), 200},
+	}{{"cnn28", preprocess.FashionMNIST(), 200}, {"cnn28.knn", preprocess.FashionMNIST(), 200}, {"cnn28.vim", preprocess.FashionMNIST(), 200}, {"cnn28.knn10k", preprocess.FashionMNIST(), 200},
 		{"resnet32", preprocess.CIFAR10(), 200}, {"resnet50", imagenet, 4}} {
 		b.Run(m.model+"/threads1", func(b *testing.B) {
 			path := filepath.Join(root, "testdata/models", m.model+".onnx")
