@@ -36,6 +36,7 @@ PAIRS = [
     ("um", "um/um-grid-e10", "um/peer-um-e10", "UM, grid's c"),
     ("um-c0", "um/um-c0-e10", "um/peer-um-c0-e10", "UM, c = 0"),
     ("umap", "umap/umap-grid-e10", "umap/peer-umap-e10", "UMAP magnitude keep 0.8, grid's c"),
+    ("um-same-order", "um/um-grid-e10", "um/peer-um-e10-oodguardorder", "UM, grid's c, the peer in oodguard's data order"),
     ("um-order101", "P:um/oodguard-um-e10-shuffle101", "um/peer-um-e10-shuffle101", "UM, grid's c, shuffling seed 101 (both sides)"),
     ("um-order102", "P:um/oodguard-um-e10-shuffle102", "um/peer-um-e10-shuffle102", "UM, grid's c, shuffling seed 102 (both sides)"),
 ]

@@ -32,6 +32,13 @@ for kind in "$@"; do
   esac
   name=peer-$kind-e10
   [ "$PS" != "$S" ] && name=$name-shuffle$PS
+  # ORDER=1: the peer takes oodguard's own data order (scripts/peer/order) instead of torch's
+  oflag=()
+  if [ "${ORDER:-}" = 1 ]; then
+    name=$name-oodguardorder; of=$OUT/../data/order-$S.txt
+    [ -f "$of" ] || (cd "$H/../.." && go run ./scripts/peer/order -seed "$S" -n 10000 -epochs 10 > "$of") || exit 1
+    oflag=(-order "$of")
+  fi
   U=$OUT/seed-$S/$mode
   mkdir -p "$U"
   if [ "$kind" = oodguard-um ] && [ ! -f "$U/oodguard-um-e10-shuffle$PS.onnx" ]; then
@@ -48,7 +55,7 @@ for kind in "$@"; do
   if [ "$kind" != oodguard-um ] && [ ! -f "$U/$name.onnx" ]; then
     cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$mode" -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
-         -constraint "$c" -epochs 10 -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
+         -constraint "$c" -epochs 10 -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" "${oflag[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
     echo "${cmd[*]}" > "$U/$name.cmd"
     t0=$(date +%s)
     "${cmd[@]}" > "$U/$name.log" 2>&1

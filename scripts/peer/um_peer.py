@@ -419,6 +419,7 @@ def main():
     ap.add_argument("-pad", type=int, default=0, help="random-crop padding (0: none)")
     ap.add_argument("-flip", action="store_true", help="random horizontal flip")
     ap.add_argument("-seed", type=int, default=1, help="seeds shuffling, augmentation and kaiming scores")
+    ap.add_argument("-order", help="data order: one permutation of the training images per epoch (scripts/peer/order: oodguard's own)")
     ap.add_argument("-check-ort", dest="check_ort", help="oodguard binary: check logits against ONNX Runtime (fails past 1e-4)")
     ap.add_argument("-check-only", dest="check_only", action="store_true", help="only load the model and check its logits")
     ap.add_argument("-probe-random", dest="probe_random", action="store_true",
@@ -504,6 +505,13 @@ def main():
     steps_per_epoch = n // args.batch
     if steps_per_epoch == 0:
         fail("%d images cannot make a batch of %d" % (n, args.batch))
+    orders = None
+    if args.order:
+        with open(args.order) as f:
+            orders = [[int(v) for v in line.split()] for line in f if line.strip()]
+        if len(orders) < args.epochs or any(sorted(o) != list(range(n)) for o in orders[:args.epochs]):
+            fail("%s: want %d lines, each a permutation of 0..%d" % (args.order, args.epochs, n - 1))
+        rec["order"] = os.path.abspath(args.order)
     for e in range(args.epochs):
         te = time.time()
         lr = 0.5 * (1 + math.cos(math.pi * e / args.epochs)) * args.lr
@@ -511,6 +519,8 @@ def main():
             gr["lr"] = lr
         gen = torch.Generator().manual_seed(args.seed * 1000003 + 100 + e)
         order = torch.randperm(n, generator=gen)
+        if orders is not None:
+            order = torch.tensor(orders[e], dtype=torch.int64)
         net.train()
         sl = sce = 0.0
         corr = 0
