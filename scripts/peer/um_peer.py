@@ -24,7 +24,8 @@ What it does, and which choice of the official code each step follows (method do
            (JPEG folders, tar archives), the tensors oodguard itself made of it, written by
            scripts/peer/dumpdata (PREFIX.f32 + PREFIX.json). Optional augmentation as
            oodguard's: random crop with black padding (-pad) and horizontal flip (-flip).
-           Every epoch a fresh permutation (torch generator seeded by -seed and the epoch);
+           Every epoch a fresh permutation (torch generator seeded by -seed and the epoch, or
+           oodguard's own with -order, from scripts/peer/order);
            the last len % batch images of it are dropped, as oodguard does.
   UM       (section 4.2) dense fine-tune of every parameter but the running statistics, loss
            |CE - c| + c on the batch-mean cross-entropy, SGD momentum 0.9, coupled weight decay
