@@ -75,3 +75,74 @@ func (s *subsetReader) Len() int { return s.n }
 
 // Classes returns the classes of the underlying reader.
 func (s *subsetReader) Classes() []string { return s.r.Classes() }
+
+// trainingStream is the PCG stream of TrainingPick's generator (the stream `oodguard train
+// -limit` has always drawn its subset from).
+const trainingStream = 1 << 32
+
+// TrainingPick returns which of total images make up the training subset of n images for seed:
+// the first n of a seeded random permutation, marked in stored order. `oodguard train -limit`
+// and `oodguard unleash -limit` both train on it, so the same -limit and -seed give the same
+// images. With n <= 0 or n >= total it returns nil (every image).
+func TrainingPick(total, n int, seed uint64) []bool {
+	if n <= 0 || n >= total {
+		return nil
+	}
+	keep := make([]bool, total)
+	for _, i := range rand.New(rand.NewPCG(seed, trainingStream)).Perm(total)[:n] {
+		keep[i] = true
+	}
+	return keep
+}
+
+// TrainingSubset returns a Reader that yields the images of r that TrainingPick marks, in r's
+// order (r itself for n <= 0 or n >= r.Len()). Like RandomSubset it needs r's length. Closing
+// the subset closes r.
+func TrainingSubset(r Reader, n int, seed uint64, name string) (Reader, error) {
+	total := r.Len()
+	if n <= 0 || (total >= 0 && n >= total) {
+		return r, nil
+	}
+	if total < 0 {
+		return nil, fmt.Errorf("dataset %s: a training subset of %d images needs the number of images, which this format does not tell without reading it all (decompress gzip-compressed CIFAR batches)", name, n)
+	}
+	return &pickReader{r: r, keep: TrainingPick(total, n, seed), n: n}, nil
+}
+
+// pickReader yields the samples of r whose index keep marks.
+type pickReader struct {
+	r    Reader
+	keep []bool
+	n    int // marked samples
+	next int // index in r of the next sample to read or skip
+}
+
+// Next reads the next marked sample, skipping the others.
+func (p *pickReader) Next() (Sample, error) {
+	for p.next < len(p.keep) {
+		i := p.next
+		p.next++
+		if p.keep[i] {
+			return p.r.Next()
+		}
+		var err error
+		if sk, ok := p.r.(skipper); ok {
+			err = sk.skip()
+		} else {
+			_, err = p.r.Next()
+		}
+		if err != nil {
+			return Sample{}, err
+		}
+	}
+	return Sample{}, io.EOF
+}
+
+// Len is the size of the subset.
+func (p *pickReader) Len() int { return p.n }
+
+// Classes returns the classes of the underlying reader.
+func (p *pickReader) Classes() []string { return p.r.Classes() }
+
+// Close closes the underlying reader.
+func (p *pickReader) Close() error { return p.r.Close() }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oodguard/oodguard/dataset"
 	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/mask"
@@ -190,12 +191,21 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	}
 	cfg.BackendName = c.backend
 
-	load := func(d dataArg, limit int, labelled bool) (*urun.Data, error) {
+	// load reads d; training data takes train -limit's subset (dataset.TrainingPick, image for
+	// image), validation data eval's (a seeded RandomSubset).
+	load := func(d dataArg, limit int, labelled, training bool) (*urun.Data, error) {
 		r, err := d.open(!labelled)
 		if err != nil {
 			return nil, err
 		}
-		if r, err = (subset{limit: limit, seed: c.seed}).apply(r, d); err != nil {
+		if training {
+			sr, err := dataset.TrainingSubset(r, limit, c.seed, d.name())
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r = sr
+		} else if r, err = (subset{limit: limit, seed: c.seed}).apply(r, d); err != nil {
 			return nil, err
 		}
 		defer r.Close()
@@ -207,7 +217,7 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 		fmt.Fprintf(stderr, "%s: %d images loaded in %.1fs\n", d.name(), data.Len(), time.Since(start).Seconds())
 		return data, nil
 	}
-	train, err := load(trainArg, c.limit, true)
+	train, err := load(trainArg, c.limit, true, true)
 	if err != nil {
 		return err
 	}
@@ -216,7 +226,7 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		if cfg.IDVal, err = load(d, c.valLimit, true); err != nil {
+		if cfg.IDVal, err = load(d, c.valLimit, true, false); err != nil {
 			return err
 		}
 	}
@@ -225,7 +235,7 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return usageError{err}
 		}
-		if cfg.OODVal, err = load(d, c.valLimit, false); err != nil {
+		if cfg.OODVal, err = load(d, c.valLimit, false, false); err != nil {
 			return err
 		}
 	}

@@ -43,14 +43,9 @@ func (s *Images) NumClasses() int {
 // Subset returns n images drawn at random without replacement (seeded), in their original
 // order; all of them when n <= 0 or n >= Len. Pixels are copied.
 func (s *Images) Subset(n int, seed uint64) *Images {
-	if n <= 0 || n >= s.Len() {
+	keep := dataset.TrainingPick(s.Len(), n, seed)
+	if keep == nil {
 		return s
-	}
-	r := rand.New(rand.NewPCG(seed, streamSubset))
-	pick := r.Perm(s.Len())[:n]
-	keep := make([]bool, s.Len())
-	for _, i := range pick {
-		keep[i] = true
 	}
 	per := s.Shape[0] * s.Shape[1] * s.Shape[2]
 	out := &Images{Shape: s.Shape, Classes: s.Classes, Pix: make([]uint8, 0, n*per), Labels: make([]int, 0, n)}
@@ -63,11 +58,9 @@ func (s *Images) Subset(n int, seed uint64) *Images {
 	return out
 }
 
-// Random streams drawn from the one seed (PCG stream numbers).
-const (
-	streamSubset = 1 << 32
-	streamEpoch  = 2 << 32 // + epoch: shuffling and augmentation of that epoch
-)
+// streamEpoch + epoch is the PCG stream of that epoch's shuffling and augmentation (the subset
+// is dataset.TrainingPick's, stream 1 << 32).
+const streamEpoch = 2 << 32
 
 // Load reads every sample of r into memory at the spec's size and channel count. Images are
 // converted and resampled exactly as preprocess does for the spec (gray/RGB conversion, bilinear

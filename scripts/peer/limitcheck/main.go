@@ -36,7 +36,7 @@ func main() {
 	n := flag.Int("n", 10000, "-limit")
 	seed := flag.Uint64("seed", 1, "-seed")
 	flag.Parse()
-	sub, err := dataset.RandomSubset(&indexReader{n: *length}, *n, *seed, "indices")
+	sub, err := dataset.TrainingSubset(&indexReader{n: *length}, *n, *seed, "indices") // what unleash -limit reads
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "limitcheck:", err)
 		os.Exit(2)
