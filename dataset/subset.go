@@ -22,6 +22,15 @@ type subsetReader struct {
 // skipper is implemented by readers that can pass over a sample for less than decoding it.
 type skipper interface{ skip() error }
 
+// skipOne passes over r's next sample: skipped where r can, read and dropped otherwise.
+func skipOne(r Reader) error {
+	if sk, ok := r.(skipper); ok {
+		return sk.skip()
+	}
+	_, err := r.Next()
+	return err
+}
+
 // RandomSubset returns a Reader that yields n samples of r drawn uniformly at random without
 // replacement, seeded (the same seed and data give the same subset), in r's order. This is what
 // "use n images" has to mean for data stored class by class (folders and tar archives of class
@@ -54,13 +63,7 @@ func (s *subsetReader) Next() (Sample, error) {
 			s.left--
 			return smp, nil
 		}
-		var err error
-		if sk, ok := s.r.(skipper); ok {
-			err = sk.skip()
-		} else {
-			_, err = s.r.Next()
-		}
-		if err != nil {
+		if err := skipOne(s.r); err != nil {
 			return Sample{}, err
 		}
 	}
@@ -125,13 +128,7 @@ func (p *pickReader) Next() (Sample, error) {
 		if p.keep[i] {
 			return p.r.Next()
 		}
-		var err error
-		if sk, ok := p.r.(skipper); ok {
-			err = sk.skip()
-		} else {
-			_, err = p.r.Next()
-		}
-		if err != nil {
+		if err := skipOne(p.r); err != nil {
 			return Sample{}, err
 		}
 	}
