@@ -44,14 +44,11 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 		return nil
 	}
 	if !r.opts.fresh && !r.ran[dir] {
-		if b, err := os.ReadFile(marker); err == nil {
-			var old StepRecord
-			if json.Unmarshal(b, &old) == nil && shellJoin(old.Command) == shellJoin(cmd) {
-				old.Reused = true
-				r.steps = append(r.steps, &old)
-				r.printf("%s seed %d: %s finished in an earlier run (%.0fs), reused", ds, seed, name, old.Seconds)
-				return nil
-			}
+		if old, ok := recordOf(marker, cmd); ok {
+			old.Reused = true
+			r.steps = append(r.steps, old)
+			r.printf("%s seed %d: %s finished in an earlier run (%.0fs), reused", ds, seed, name, old.Seconds)
+			return nil
 		}
 	}
 	// Every later step of this seed depends on this one: run them again too.
@@ -61,7 +58,7 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 	r.ran[dir] = true
 	os.Remove(marker)
 	started := filepath.Join(dir, ".started-"+name+".json")
-	if resumable(cmd) && !r.opts.fresh && sameCommand(started, cmd) {
+	if resumable(cmd) && !r.opts.fresh && hasRecord(started, cmd) {
 		r.printf("%s seed %d: %s was interrupted in an earlier run; resuming it", ds, seed, name)
 	} else if err := os.RemoveAll(clear); err != nil {
 		return err
@@ -131,14 +128,23 @@ func resumable(cmd []string) bool {
 	return false
 }
 
-// sameCommand reports whether the record at path holds cmd.
-func sameCommand(path string, cmd []string) bool {
+// recordOf returns the step record at path if there is one and it holds cmd.
+func recordOf(path string, cmd []string) (*StepRecord, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	var old StepRecord
-	return json.Unmarshal(b, &old) == nil && shellJoin(old.Command) == shellJoin(cmd)
+	if json.Unmarshal(b, &old) != nil || shellJoin(old.Command) != shellJoin(cmd) {
+		return nil, false
+	}
+	return &old, true
+}
+
+// hasRecord reports whether the record at path holds cmd.
+func hasRecord(path string, cmd []string) bool {
+	_, ok := recordOf(path, cmd)
+	return ok
 }
 
 // copyOutput copies the command's output line by line to the log and, filtered, to the console.
