@@ -259,7 +259,14 @@ func (g *graph) conv(x string, out, k, stride int) string {
 }
 
 // bn adds a BatchNormalization over the current channels: scale 1, bias 0, mean 0, var 1.
-func (g *graph) bn(x string) string {
+func (g *graph) bn(x string) string { return g.batchNorm(x, true) }
+
+// bnNonAffine adds a BatchNormalization without affine parameters (PyTorch's affine=False): its
+// scale 1 and bias 0 are constants; the running mean 0 and variance 1 are initializers.
+func (g *graph) bnNonAffine(x string) string { return g.batchNorm(x, false) }
+
+// batchNorm adds a BatchNormalization whose scale and bias are parameters (affine) or constants.
+func (g *graph) batchNorm(x string, affine bool) string {
 	_, id := g.rng()
 	c := g.channels
 	ones, zeros := make([]float32, c), make([]float32, c)
@@ -267,10 +274,15 @@ func (g *graph) bn(x string) string {
 		ones[i] = 1
 	}
 	dims := []int64{int64(c)}
+	var scale, bias string
+	if affine {
+		scale = g.init(fmt.Sprintf("bn%d.weight", id), dims, ones)
+		bias = g.init(fmt.Sprintf("bn%d.bias", id), dims, zeros)
+	} else {
+		scale, bias = g.constant(dims, ones), g.constant(dims, zeros)
+	}
 	in := []string{
-		x,
-		g.init(fmt.Sprintf("bn%d.weight", id), dims, ones),
-		g.init(fmt.Sprintf("bn%d.bias", id), dims, zeros),
+		x, scale, bias,
 		g.init(fmt.Sprintf("bn%d.running_mean", id), dims, zeros),
 		g.init(fmt.Sprintf("bn%d.running_var", id), dims, ones),
 	}
@@ -311,26 +323,6 @@ func (g *graph) basicBlock(x string, out, stride int) string {
 func (g *graph) constant(dims []int64, v []float32) string {
 	t := &onnx.TensorProto{Dims: dims, DataType: int32(onnx.TensorProto_FLOAT), FloatData: v}
 	return g.node("Constant", nil, []*onnx.AttributeProto{{Name: "value", Type: onnx.AttributeProto_TENSOR, T: t}})
-}
-
-// bnNonAffine adds a BatchNormalization without affine parameters (PyTorch's affine=False): its
-// scale 1 and bias 0 are constants; the running mean 0 and variance 1 are initializers.
-func (g *graph) bnNonAffine(x string) string {
-	_, id := g.rng()
-	c := g.channels
-	ones, zeros := make([]float32, c), make([]float32, c)
-	for i := range ones {
-		ones[i] = 1
-	}
-	dims := []int64{int64(c)}
-	in := []string{
-		x,
-		g.constant(dims, ones),
-		g.constant(dims, zeros),
-		g.init(fmt.Sprintf("bn%d.running_mean", id), dims, zeros),
-		g.init(fmt.Sprintf("bn%d.running_var", id), dims, ones),
-	}
-	return g.node("BatchNormalization", in, []*onnx.AttributeProto{floatAttr("epsilon", 1e-5), floatAttr("momentum", 0.9)})
 }
 
 // denseNet adds DenseNet3 of the Unleashing Mask code (see the package doc) with growth k.
