@@ -51,9 +51,7 @@ func (m *Model) Release(names ...string) (int, error) {
 }
 
 // Released reports whether the values of initializer name were released (see Release).
-func (m *Model) Released(name string) bool { return m.isReleased(name) }
-
-func (m *Model) isReleased(name string) bool {
+func (m *Model) Released(name string) bool {
 	_, ok := m.released[name]
 	return ok
 }

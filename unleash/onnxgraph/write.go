@@ -197,7 +197,7 @@ func (m *Model) file(replace map[string][]float32) ([]byte, error) {
 func (m *Model) checkReplace(replace map[string][]float32) error {
 	for name, vals := range replace {
 		c, ok := m.consts[name]
-		if !ok || !m.inits[name] || c.ints || (c.f32 == nil && !m.isReleased(name)) {
+		if !ok || !m.inits[name] || c.ints || (c.f32 == nil && !m.Released(name)) {
 			return fmt.Errorf("onnxgraph: no float32 initializer %q to replace", name)
 		}
 		if len(vals) != c.size() {
