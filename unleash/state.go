@@ -320,3 +320,19 @@ func NumberedFiles(dir, prefix, suffix string) ([]NumberedFile, error) {
 	slices.SortFunc(out, func(a, b NumberedFile) int { return a.N - b.N })
 	return out, nil
 }
+
+// RemoveNumberedFiles removes the files NumberedFiles lists whose number is at most upTo.
+func RemoveNumberedFiles(dir, prefix, suffix string, upTo int) error {
+	files, err := NumberedFiles(dir, prefix, suffix)
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.N <= upTo {
+			if err := os.Remove(f.Path); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

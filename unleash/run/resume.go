@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -133,18 +132,7 @@ func (c *checkpointer) save(st *runState, current, kept *unleash.Trainer) error 
 	if err := unleash.WriteStateFile(path, f); err != nil {
 		return fmt.Errorf("save the run's state: %w", err)
 	}
-	files, err := c.files()
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if f.N <= st.Seq-keepStates {
-			if err := os.Remove(f.Path); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return unleash.RemoveNumberedFiles(c.dir, c.prefix, stateSuffix, st.Seq-keepStates)
 }
 
 // open returns the state to continue from (nil: start afresh) and the state file it was read
@@ -228,16 +216,7 @@ func (c *checkpointer) removeAll() error {
 	if c == nil {
 		return nil
 	}
-	files, err := c.files()
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if err := os.Remove(f.Path); err != nil {
-			return err
-		}
-	}
-	return nil
+	return unleash.RemoveNumberedFiles(c.dir, c.prefix, stateSuffix, math.MaxInt)
 }
 
 // RemoveStates removes the run's state files: call it once the output is written.

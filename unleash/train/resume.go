@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -62,16 +61,8 @@ func writeState(dir string, tr *unleash.Trainer, st *trainState) error {
 	if err := unleash.WriteStateFile(statePath(dir, st.Epoch), f); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	files, err := unleash.NumberedFiles(dir, statePrefix, stateSuffix)
-	if err != nil {
+	if err := unleash.RemoveNumberedFiles(dir, statePrefix, stateSuffix, st.Epoch-keepStates); err != nil {
 		return fmt.Errorf("train: %w", err)
-	}
-	for _, f := range files {
-		if f.N <= st.Epoch-keepStates {
-			if err := os.Remove(f.Path); err != nil {
-				return fmt.Errorf("train: %w", err)
-			}
-		}
 	}
 	return nil
 }
