@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/mask"
@@ -252,12 +253,10 @@ func TestZooUMMatchesPyTorch(t *testing.T) {
 	}
 }
 
-// TestZooExport takes two UMAP steps and two UM steps on every zoo family (ONNX Runtime backend,
-// the command's default) and checks the written model: the same bytes as the input except the
-// replaced values (the written file with the original values put back is the input file),
-// exactly the asked fraction of every masked layer zero (UMAP), and ONNX Runtime's logits on it
-// equal to GoMLX's within 1e-4.
-func TestZooExport(t *testing.T) {
+// zooONNXBackend skips the test under -short, sets ONNX Runtime up and returns the ONNX Runtime
+// backend (the command's default) the zoo tests train on.
+func zooONNXBackend(t *testing.T) compute.Backend {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("ONNX Runtime backend")
 	}
@@ -266,6 +265,36 @@ func TestZooExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// originalsPutBack marshals the written model wm with the original values of m put back in place
+// of every replaced one in repl: the bytes of the model the trainer started from.
+func originalsPutBack(t *testing.T, m, wm *onnxgraph.Model, repl map[string][]float32) []byte {
+	t.Helper()
+	orig := map[string][]float32{}
+	for name := range repl {
+		// UM's trainer released the values it trains (Model.Release): read them again.
+		v, err := m.Values(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		orig[name] = v
+	}
+	back, err := wm.Marshal(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return back
+}
+
+// TestZooExport takes two UMAP steps and two UM steps on every zoo family (ONNX Runtime backend,
+// the command's default) and checks the written model: the same bytes as the input except the
+// replaced values (the written file with the original values put back is the input file),
+// exactly the asked fraction of every masked layer zero (UMAP), and ONNX Runtime's logits on it
+// equal to GoMLX's within 1e-4.
+func TestZooExport(t *testing.T) {
+	b := zooONNXBackend(t)
 	for _, fam := range zooFamilies {
 		for _, method := range []unleash.Method{unleash.UMAP, unleash.UM} {
 			t.Run(fam+"/"+method.String(), func(t *testing.T) {
@@ -297,17 +326,7 @@ func TestZooExport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				orig := map[string][]float32{}
-				for name := range repl {
-					// UM's trainer released the values it trains (Model.Release): read them again.
-					if orig[name], err = m.Values(name); err != nil {
-						t.Fatal(err)
-					}
-				}
-				back, err := wm.Marshal(orig)
-				if err != nil {
-					t.Fatal(err)
-				}
+				back := originalsPutBack(t, m, wm, repl)
 				data, err := os.ReadFile(filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo", ref.Model))
 				if err != nil {
 					t.Fatal(err)

@@ -42,14 +42,7 @@ var zooTrainingMode = []struct {
 // on the family's eval-mode export (training mode uses batch statistics either way, and Dropout
 // is passed through as in the eval-mode export, which has none).
 func TestZooTrainingModeUnleash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("ONNX Runtime backend")
-	}
-	runtimetest.Setup(t)
-	b, err := unleash.NewBackend("onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := zooONNXBackend(t)
 	dir := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
 	for _, z := range zooTrainingMode {
 		for _, method := range []unleash.Method{unleash.UMAP, unleash.UM} {
@@ -136,18 +129,7 @@ func TestZooTrainingModeUnleash(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				orig := map[string][]float32{}
-				for name := range repl {
-					// UM's trainer released the values it trains (Model.Release): read them again.
-					if orig[name], err = tm.Values(name); err != nil {
-						t.Fatal(err)
-					}
-				}
-				back, err := wm.Marshal(orig)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(back, conv) {
+				if back := originalsPutBack(t, tm, wm, repl); !bytes.Equal(back, conv) {
 					t.Errorf("the written model with the original values put back differs from the converted input")
 				}
 				// runtime accepts it (runtimetest.Logits opens it with runtime.Open), and ONNX
@@ -176,14 +158,7 @@ func TestZooTrainingModeUnleash(t *testing.T) {
 // -inference-out` writes): ONNX Runtime on MarshalInference(nil) of each training-mode model
 // gives GoMLX's inference-mode logits with the running statistics stored in the file.
 func TestZooTrainingModeConverted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("ONNX Runtime backend")
-	}
-	runtimetest.Setup(t)
-	b, err := unleash.NewBackend("onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := zooONNXBackend(t)
 	dir := filepath.Join(runtimetest.RepoRoot(t), "testdata", "zoo")
 	for _, z := range zooTrainingMode {
 		t.Run(z.file, func(t *testing.T) {
