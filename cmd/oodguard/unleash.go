@@ -198,19 +198,18 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return nil, err
 		}
+		pick := dataset.RandomSubset
 		if training {
-			sr, err := dataset.TrainingSubset(r, limit, c.seed, d.name())
-			if err != nil {
-				r.Close()
-				return nil, err
-			}
-			r = sr
-		} else if r, err = (subset{limit: limit, seed: c.seed}).apply(r, d); err != nil {
+			pick = dataset.TrainingSubset
+		}
+		sr, err := pick(r, limit, c.seed, d.name())
+		if err != nil {
+			r.Close()
 			return nil, err
 		}
-		defer r.Close()
+		defer sr.Close()
 		start := time.Now()
-		data, err := urun.Load(ctx, d.name(), r, spec, 0, labelled)
+		data, err := urun.Load(ctx, d.name(), sr, spec, 0, labelled)
 		if err != nil {
 			return nil, err
 		}
