@@ -66,12 +66,11 @@ func (f *ortFlags) open(model string, cal *calibrate.Calibration, calPath string
 	return clf, nil
 }
 
-// openPool opens the model once per -workers (each session checked against the calibration, as
-// open does) and starts a scoring pool on the sessions for batches of batch
-// images. It returns the first session, the pool, and a function that closes them all.
-// openPool opens -workers sessions of model and a pool that runs batches of *batch images. A
-// model whose input fixes the batch size (an export without dynamic axes) runs at that size:
-// *batch is set to it, with a note on stderr when it differs from what was asked.
+// openPool opens -workers sessions of model (each checked against the calibration, as open
+// does) and a pool that runs batches of *batch images on them. It returns the first session,
+// the pool, and a function that closes them all. A model whose input fixes the batch size (an
+// export without dynamic axes) runs at that size: *batch is set to it, with a note on stderr
+// when it differs from what was asked.
 func (f *ortFlags) openPool(model string, cal *calibrate.Calibration, calPath string, batch *int) (*ort.Classifier, *batchscore.Pool, func(), error) {
 	if f.workers < 1 {
 		return nil, nil, nil, usagef("-workers %d must be at least 1", f.workers)
