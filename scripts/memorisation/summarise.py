@@ -17,6 +17,8 @@ accuracy is at least the final epoch's minus MODEL_FLOOR points (ties: smaller a
 """
 import csv, glob, json, math, os, sys
 
+from summ_common import corr_cell, labels_of, mean_diff_lines, per_seed_lines
+
 RUNS = os.environ.get("RUNS", "/root/oodguard-runs/fmnist-mem")
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").split(",")]
 EPOCH_FLOOR = 2.0
@@ -87,23 +89,6 @@ def pick(s, prefix):
         return None, floor, []
     cands.sort()
     return cands[0][2], floor, cands
-
-
-def mean_sd(xs):
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
-    if not xs:
-        return float("nan"), float("nan"), 0
-    m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else float("nan")
-    return m, sd, len(xs)
-
-
-def fmt(m, sd, n=None, p=1):
-    if math.isnan(m):
-        return "–"
-    if math.isnan(sd):
-        return f"{m:.{p}f}"
-    return f"{m:.{p}f} ± {sd:.{p}f}"
 
 
 def model_row(s, name):
@@ -200,28 +185,13 @@ def report(outdir):
     md.append("Per seed (test sets; FPR95 and AUROC in %, energy T=1; val = ID-val acc / MNIST-val FPR95):\n")
     md.append("| seed | model | ID acc | train acc | val acc | val FPR95 | MNIST-test FPR95 / AUROC | CIFAR-10 FPR95 / AUROC | Tiny ImageNet FPR95 / AUROC | noise FPR95 / AUROC | unseen mean FPR95 / AUROC |")
     md.append("|---|---|---|---|---|---|---|---|---|---|---|")
-    f2 = lambda x: "–" if x is None else f"{x:.2f}"
-    for r in rows:
-        md.append(f"| {r['seed']} | {r['label']} ({r['model']}) | {f2(r['id_acc'])} | {f2(r['train_acc'])} | {f2(r['val_acc'])} | {f2(r['val_fpr95'])} | "
-                  + " | ".join(f"{r[f+'_fpr95']:.2f} / {r[f+'_auroc']:.2f}" for f, _ in FAMS)
-                  + f" | {r['unseen_fpr95']:.2f} / {r['unseen_auroc']:.2f} |")
-    labels = []
-    for r in rows:
-        if r["label"] not in labels:
-            labels.append(r["label"])
+    md += per_seed_lines(rows, FAMS)
+    labels = labels_of(rows)
     base = {r["seed"]: r for r in rows if r["label"] == "final epoch"}
     md.append("\nMean ± sd over seeds, and the paired difference against the final epoch (same seed):\n")
     cols = ["id_acc", "train_acc", "mnist-test_fpr95", "cifar10_fpr95", "tin_fpr95", "noise_fpr95", "unseen_fpr95",
             "mnist-test_auroc", "cifar10_auroc", "tin_auroc", "noise_auroc", "unseen_auroc"]
-    md.append("| model | n | " + " | ".join(cols) + " |")
-    md.append("|---|---|" + "---|" * len(cols))
-    for lab in labels:
-        rs = [r for r in rows if r["label"] == lab]
-        md.append(f"| {lab} | {len(rs)} | " + " | ".join(fmt(*mean_sd([r[c] for r in rs])[:2]) for c in cols) + " |")
-        if lab != "final epoch":
-            ds = [(r, base[r["seed"]]) for r in rs if r["seed"] in base]
-            md.append(f"| Δ {lab} − final | {len(ds)} | " + " | ".join(
-                fmt(*mean_sd([(r[c] - b[c]) if r[c] is not None and b[c] is not None else None for r, b in ds])[:2]) for c in cols) + " |")
+    md += mean_diff_lines(rows, labels, base, cols)
     # recovery of the best epoch's gain on unseen families
     be = {r["seed"]: r for r in rows if r["label"] == "best epoch (val)"}
     for lab in labels:
@@ -246,9 +216,7 @@ def report(outdir):
             v = np.array(c["mnist-val"][lo:], dtype=float)
             cells = []
             for fam, _ in FAMS:
-                t = np.array([np.nan if x is None else x for x in c[fam][lo:]], dtype=float)
-                ok = ~np.isnan(t)
-                cells.append(f"{np.corrcoef(v[ok], t[ok])[0, 1]:.2f}" if ok.sum() > 2 and np.std(t[ok]) > 0 else "–")
+                cells.append(corr_cell(v, c[fam][lo:]))
             md.append(f"| {s_} | {lo + 1}-{len(c['mnist-val'])} | " + " | ".join(cells) + " |")
     # the interpolation path per alpha (validation and test), for the record
     md.append("\nInterpolation path (per seed and alpha: ID-val acc / MNIST-val FPR95 | ID test acc / unseen-mean FPR95 / MNIST-test FPR95):\n")

@@ -20,6 +20,8 @@ minus 1.5 points (the issue's accuracy budget).
 """
 import csv, glob, json, math, os, re, sys
 
+from summ_common import corr_cell, labels_of, mean_diff_lines, per_seed_lines
+
 RUNS = os.environ.get("RUNS", "/root/oodguard-runs/cifar-mem")
 SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").split(",")]
 EPOCH_FLOOR = 2.0
@@ -79,21 +81,6 @@ def best_epoch(s):
         if e["fpr95"] < runs[best]["fpr95"]:
             best = i
     return runs[best]["epoch"], 100 * final["val_acc"] - EPOCH_FLOOR
-
-
-def mean_sd(xs):
-    xs = [x for x in xs if x is not None and not (isinstance(x, float) and math.isnan(x))]
-    if not xs:
-        return float("nan"), float("nan"), 0
-    m = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else float("nan")
-    return m, sd, len(xs)
-
-
-def fmt(m, sd, p=1):
-    if math.isnan(m):
-        return "–"
-    return f"{m:.{p}f}" if math.isnan(sd) else f"{m:.{p}f} ± {sd:.{p}f}"
 
 
 def model_row(s, name, path_name=None):
@@ -217,27 +204,12 @@ def report(outdir):
     md = ["Per seed (test sets, 2,000 images each; FPR95 / AUROC in %, energy T=1; val = ID-val acc and TIN-val FPR95):\n",
           "| seed | model | ID acc | train acc | val acc | TIN-val FPR95 | " + " | ".join(f"{FAM_LABEL[f]} FPR95 / AUROC" for f, _ in FAMS) + " | unseen mean FPR95 / AUROC |",
           "|---|---|---|---|---|---|" + "---|" * (len(FAMS) + 1)]
-    f2 = lambda x: "–" if x is None else f"{x:.2f}"
-    for r in rows:
-        md.append(f"| {r['seed']} | {r['label']} ({r['model']}) | {f2(r['id_acc'])} | {f2(r['train_acc'])} | {f2(r['val_acc'])} | {f2(r['val_fpr95'])} | "
-                  + " | ".join(f"{r[f+'_fpr95']:.2f} / {r[f+'_auroc']:.2f}" for f, _ in FAMS)
-                  + f" | {r['unseen_fpr95']:.2f} / {r['unseen_auroc']:.2f} |")
-    labels = []
-    for r in rows:
-        if r["label"] not in labels:
-            labels.append(r["label"])
+    md += per_seed_lines(rows, FAMS)
+    labels = labels_of(rows)
     base = {r["seed"]: r for r in rows if r["label"] == "final epoch"}
     md.append("\nMean ± sd over seeds, and the paired difference against the final epoch (same seed; FPR95: negative is better, AUROC: positive is better):\n")
     cols = ["id_acc", "train_acc", "val_fpr95"] + [f"{f}_fpr95" for f, _ in FAMS] + ["unseen_fpr95", "digits_fpr95"] + [f"{f}_auroc" for f, _ in FAMS] + ["unseen_auroc", "digits_auroc"]
-    md.append("| model | n | " + " | ".join(cols) + " |")
-    md.append("|---|---|" + "---|" * len(cols))
-    for lab in labels:
-        rs = [r for r in rows if r["label"] == lab]
-        md.append(f"| {lab} | {len(rs)} | " + " | ".join(fmt(*mean_sd([r[c] for r in rs])[:2]) for c in cols) + " |")
-        if lab != "final epoch":
-            ds = [(r, base[r["seed"]]) for r in rs if r["seed"] in base]
-            md.append(f"| Δ {lab} − final | {len(ds)} | " + " | ".join(
-                fmt(*mean_sd([(r[c] - b[c]) if r[c] is not None and b[c] is not None else None for r, b in ds])[:2]) for c in cols) + " |")
+    md += mean_diff_lines(rows, labels, base, cols)
     be = {r["seed"]: r for r in rows if r["label"] == "best epoch (val)"}
     for lab in labels:
         if lab in ("final epoch", "best epoch (val)"):
@@ -277,9 +249,7 @@ def report(outdir):
             v = np.array(c["tin-val"][lo:], dtype=float)
             cells = []
             for fam in [f for f, _ in FAMS] + ["unseen"]:
-                t = np.array([np.nan if x is None else x for x in c[fam][lo:]], dtype=float)
-                ok = ~np.isnan(t)
-                cells.append(f"{np.corrcoef(v[ok], t[ok])[0, 1]:.2f}" if ok.sum() > 2 and np.std(t[ok]) > 0 else "–")
+                cells.append(corr_cell(v, c[fam][lo:]))
             md.append(f"| {s_} | {lo + 1}-{n} | " + " | ".join(cells) + " |")
     open(f"{outdir}/tables.md", "w").write("\n".join(md) + "\n")
     print("\n".join(md))
