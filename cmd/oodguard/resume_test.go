@@ -77,19 +77,7 @@ func TestSIGTERMThenResume(t *testing.T) {
 			}
 
 			cmd := binCommand(bin, tc.args(b)...)
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			deadline := time.Now().Add(120 * time.Second)
-			for !strings.Contains(out.String(), tc.ready) {
-				if time.Now().After(deadline) {
-					t.Fatalf("no %q after 120 s:\n%s", tc.ready, out.String())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			out := startUntil(t, cmd, tc.ready, 20*time.Millisecond)
 			time.Sleep(150 * time.Millisecond) // into the second epoch's steps
 			cmd.Process.Signal(syscall.SIGTERM)
 			err := cmd.Wait()

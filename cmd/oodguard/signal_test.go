@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash/train/traintest"
 )
@@ -29,6 +28,27 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// startUntil starts cmd with its standard output and error in one syncBuffer and polls that
+// buffer every poll until it contains ready (a fatal error after 120 s). The process is killed
+// when the test ends, if still running.
+func startUntil(t *testing.T, cmd *exec.Cmd, ready string, poll time.Duration) *syncBuffer {
+	t.Helper()
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(120 * time.Second)
+	for !strings.Contains(out.String(), ready) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after 120 s:\n%s", ready, out.String())
+		}
+		time.Sleep(poll)
+	}
+	return out
+}
 
 // train and unleash stop soon after SIGTERM, exit 130, and leave the last complete checkpoint
 // and no partial file.
@@ -54,21 +74,8 @@ func TestSIGTERMStopsTrainingAndUnleash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.MkdirAll(filepath.Join(dir, "u"), 0o755)
-			cmd := exec.Command(bin, tc.args...)
-			cmd.Env = append(os.Environ(), ort.EnvLibrary+"="+ort.LibraryPath())
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
-			deadline := time.Now().Add(120 * time.Second)
-			for !strings.Contains(out.String(), tc.ready) {
-				if time.Now().After(deadline) {
-					t.Fatalf("no %q after 120 s:\n%s", tc.ready, out.String())
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
+			cmd := binCommand(bin, tc.args...)
+			out := startUntil(t, cmd, tc.ready, 50*time.Millisecond)
 			time.Sleep(300 * time.Millisecond) // into the next epoch's steps
 			sent := time.Now()
 			cmd.Process.Signal(syscall.SIGTERM)
