@@ -11,9 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oodguard/oodguard/dataset"
 	"github.com/oodguard/oodguard/dataset/datasettest"
-	ort "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/arch"
@@ -33,14 +31,7 @@ func resumeSetup(t *testing.T, backend string) (train.Config, *train.Images, tra
 	cfg.Epochs, cfg.Batch, cfg.LR = 4, 32, 0.05
 	cfg.Augment = train.Augment{Crop: 1, Flip: true}
 	cfg.Backend = backend
-	open := func(path string, unlabeled bool) func() (dataset.Reader, error) {
-		return func() (dataset.Reader, error) { return dataset.Open(path, dataset.Options{Unlabeled: unlabeled}) }
-	}
-	val := train.Validation{
-		ID:  &train.Source{Name: "val", Open: open(idVal, false)},
-		OOD: &train.Source{Name: "ood", Open: open(oodVal, true)},
-		ORT: ort.Options{IntraOpThreads: 1},
-	}
+	val := squaresValidation(idVal, oodVal)
 	return cfg, set, val
 }
 

@@ -153,6 +153,19 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// squaresValidation is the validation of the tests' runs: the labelled IDX set idVal as "val"
+// and the unlabelled oodVal as "ood", scored with one ONNX Runtime thread.
+func squaresValidation(idVal, oodVal string) train.Validation {
+	open := func(path string, unlabeled bool) func() (dataset.Reader, error) {
+		return func() (dataset.Reader, error) { return dataset.Open(path, dataset.Options{Unlabeled: unlabeled}) }
+	}
+	return train.Validation{
+		ID:  &train.Source{Name: "val", Open: open(idVal, false)},
+		OOD: &train.Source{Name: "ood", Open: open(oodVal, true)},
+		ORT: ort.Options{IntraOpThreads: 1},
+	}
+}
+
 // TestRun trains the small CNN for a few tiny epochs on the ONNX Runtime backend and checks the
 // loss falls, the checkpoints run in ONNX Runtime as GoMLX computes them, and train.json and
 // the plot are written.
@@ -168,14 +181,7 @@ func TestRun(t *testing.T) {
 	cfg.Epochs, cfg.Batch, cfg.LR = 3, 32, 0.05
 	cfg.Augment = train.Augment{Crop: 1}
 	cfg.Out = filepath.Join(dir, "out")
-	open := func(path string, unlabeled bool) func() (dataset.Reader, error) {
-		return func() (dataset.Reader, error) { return dataset.Open(path, dataset.Options{Unlabeled: unlabeled}) }
-	}
-	val := train.Validation{
-		ID:  &train.Source{Name: "val", Open: open(idVal, false)},
-		OOD: &train.Source{Name: "ood", Open: open(oodVal, true)},
-		ORT: ort.Options{IntraOpThreads: 1},
-	}
+	val := squaresValidation(idVal, oodVal)
 	var steps, epochs int
 	hooks := train.Hooks{
 		Step:  func(epoch, done, total int) { steps++ },
