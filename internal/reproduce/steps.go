@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -58,7 +59,8 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 	r.ran[dir] = true
 	os.Remove(marker)
 	started := filepath.Join(dir, ".started-"+name+".json")
-	if resumable(cmd) && !r.opts.fresh && hasRecord(started, cmd) {
+	// A command with -resume continues an interrupted run of itself.
+	if slices.Contains(cmd, "-resume") && !r.opts.fresh && hasRecord(started, cmd) {
 		r.printf("%s seed %d: %s was interrupted in an earlier run; resuming it", ds, seed, name)
 	} else if err := os.RemoveAll(clear); err != nil {
 		return err
@@ -116,16 +118,6 @@ func (r *runner) step(ctx context.Context, ds string, seed uint64, name, dir str
 		return err
 	}
 	return os.Remove(started)
-}
-
-// resumable reports whether cmd continues an interrupted run of itself (it holds -resume).
-func resumable(cmd []string) bool {
-	for _, a := range cmd {
-		if a == "-resume" {
-			return true
-		}
-	}
-	return false
 }
 
 // recordOf returns the step record at path if there is one and it holds cmd.
