@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # make reproduce: Unleashing Mask's effect on real data, end to end with oodguard's own commands
-# (train, unleash, eval), for Fashion-MNIST vs MNIST (cnn28) and CIFAR-10 vs Tiny ImageNet (CIFAR
-# ResNet). See docs/reproduce.md.
+# (train, unleash, eval). See docs/reproduce.md.
 #
-#   REPRODUCE=smoke|default|full   size of the run (default: about 20 minutes on 2 cores)
+#   REPRODUCE=memorisation         (the default) issue #14's memorisation regime, 3 seeds, both
+#                                  datasets: scripts/memorisation/regime.sh (hours; resumable)
+#   REPRODUCE=memorisation-smoke   the same chain on a few hundred images, one seed: minutes
+#   REPRODUCE=smoke|short|full     the older driver internal/reproduce (short: about 20 minutes
+#                                  on 2 cores), Fashion-MNIST vs MNIST and CIFAR-10 vs Tiny ImageNet
 #   REPRODUCE_SEEDS=1,2,3          seeds (default: the mode's)
 #   REPRODUCE_ONLY=cifar10         one dataset only (fashion-mnist or cifar10)
 #   REPRODUCE_OUT=DIR              output folder (default .cache/reproduce/$REPRODUCE)
@@ -22,6 +25,10 @@ fi
 # Always (re)build: a bin/oodguard left from an older checkout would run older code under this
 # commit's name in results.md (go build is quick when nothing changed).
 $GO build -o bin/ ./cmd/oodguard
+case "${REPRODUCE:-memorisation}" in
+	memorisation) exec scripts/memorisation/regime.sh full "$@" ;;
+	memorisation-smoke) exec scripts/memorisation/regime.sh smoke "$@" ;;
+esac
 mkdir -p .cache/reproduce
 $GO build -o .cache/reproduce/reproduce ./internal/reproduce
 exec .cache/reproduce/reproduce "$@"

@@ -15,7 +15,7 @@
 // (.cache/reproduce/MODE by default). Every step's command, log and wall time is kept; a step
 // that finished is not run again unless -fresh (delete the folder to start over).
 //
-//	go run ./internal/reproduce -mode smoke|default|full [-seeds 1,2,3] [-only cifar10]
+//	go run ./internal/reproduce -mode smoke|short|full [-seeds 1,2,3] [-only cifar10]
 //
 // See docs/reproduce.md.
 package main
@@ -55,7 +55,7 @@ type options struct {
 func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("reproduce", flag.ContinueOnError)
-	fs.StringVar(&o.mode, "mode", envOr("REPRODUCE", "default"), "size of the run: "+modeNames()+" ($REPRODUCE)")
+	fs.StringVar(&o.mode, "mode", envOr("REPRODUCE", "short"), "size of the run: "+modeNames()+" ($REPRODUCE)")
 	fs.StringVar(&o.only, "only", os.Getenv("REPRODUCE_ONLY"), "only these datasets, comma separated: fashion-mnist, cifar10 ($REPRODUCE_ONLY)")
 	fs.StringVar(&o.seeds, "seeds", os.Getenv("REPRODUCE_SEEDS"), "seeds, comma separated (default: the mode's) ($REPRODUCE_SEEDS)")
 	fs.StringVar(&o.out, "out", os.Getenv("REPRODUCE_OUT"), "output folder (default .cache/reproduce/MODE) ($REPRODUCE_OUT)")

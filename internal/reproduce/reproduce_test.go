@@ -89,15 +89,18 @@ func TestSelectEpoch(t *testing.T) {
 }
 
 func TestPick(t *testing.T) {
-	m, err := pick("default", "cifar10", []uint64{4, 5})
+	m, err := pick("short", "cifar10", []uint64{4, 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(m.Sets) != 1 || m.Sets[0].Key != cifarKey || len(m.Seeds) != 2 {
 		t.Errorf("got %d sets (%v), seeds %v", len(m.Sets), m.Sets, m.Seeds)
 	}
-	if _, err := pick("huge", "", nil); err == nil || !strings.Contains(err.Error(), "default") {
+	if _, err := pick("huge", "", nil); err == nil || !strings.Contains(err.Error(), "short") {
 		t.Errorf("unknown mode: got %v", err)
+	}
+	if m, err := pick("default", "", nil); err != nil || m.Name != "short" {
+		t.Errorf(`pick("default") (the old name of short): got %q, %v`, m.Name, err)
 	}
 	// Every mode's CIFAR-10 subsets fit in the 5000 images per class.
 	for name, m := range modes {

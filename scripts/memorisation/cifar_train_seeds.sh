@@ -3,7 +3,8 @@
 # random 5,000 of CIFAR-10 train, no augmentation, 80 epochs, one seed after another.
 # Usage: scripts/memorisation/cifar_train_seeds.sh 1 2 3 (after cifar_halves.sh). An interrupted
 # seed continues from its last epoch (train -resume; the runs of 2026-12-06 predate it and
-# were not interrupted).
+# were not interrupted). EPOCHS (80), TRAIN_LIMIT (5000), VAL_LIMIT (2000: validation images of each
+# set per epoch), SRC (../shared/data) pass through.
 set -u
 RUNS=${RUNS:-/root/oodguard-runs/cifar-mem}
 BIN=${BIN:-$PWD/bin/oodguard}
@@ -14,13 +15,14 @@ for S in "$@"; do
   if grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; then echo "seed $S: done already"; continue; fi
   mkdir -p "$RUNS/seed-$S"
   cmd=(nice -n 5 "$BIN" train -arch resnet -width 16 -blocks 1,1,1 -data "${SRC:-../shared/data}/cifar10/train.tar#train"
-       -limit 5000 -seed "$S" -crop 0 -flip=false -epochs 80 -lr 0.1 -batch 128 -threads 2
-       -id-val "$D/cifar-val-5000" -ood-val "$D/tin-val-5000" -val-limit 2000
+       -limit "${TRAIN_LIMIT:-5000}" -seed "$S" -crop 0 -flip=false -epochs "${EPOCHS:-80}" -lr 0.1 -batch 128 -threads 2
+       -id-val "$D/cifar-val-5000" -ood-val "$D/tin-val-5000" -val-limit "${VAL_LIMIT:-2000}"
        -resume -out "$out")
   echo "${cmd[*]}" > "$RUNS/seed-$S/train.cmd"
   t0=$(date +%s)
   echo "seed $S: start $(date -u +%FT%TZ)"
-  "${cmd[@]}" > "$RUNS/seed-$S/train.log" 2>&1
+  "${cmd[@]}" >> "$RUNS/seed-$S/train.log" 2>&1
   rc=$?
   echo "seed $S: rc=$rc wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee -a "$RUNS/seed-$S/train.wall"
+  [ $rc = 0 ] || exit $rc
 done

@@ -14,7 +14,8 @@ RUNS=${RUNS:-/root/oodguard-runs/cifar-mem}
 BIN=${BIN:-/tmp/h1/oodguard}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/work/main/.cache/onnxruntime/1.24.1/linux-amd64/libonnxruntime.so}
 D=$RUNS/data
-SH=/work/shared/data
+SH=${SRC:-/work/shared/data}
+
 LIMIT=${LIMIT:-2000}
 for m in "$@"; do
   name=$(basename "$m" .onnx)

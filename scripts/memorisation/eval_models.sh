@@ -6,7 +6,10 @@
 # (skipped when its report.csv exists). With VAL=1 it runs the validation pair instead
 # (ID = Fashion-MNIST train 55000..59999, OOD = MNIST test 0..4999) into ../val/<name>/; with
 # TRAINACC=S the accuracy on seed S's 10k training images into ../trainacc/<name>/.
+# SRC: the shared data (default /work/shared/data); LIMIT=N: a seeded random N of each test
+# and validation set (default 0: all; the docs' runs used all).
 set -u
+SRC=${SRC:-/work/shared/data}
 RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
 BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/root/oodguard-runs/bin/libonnxruntime.so}
@@ -22,14 +25,17 @@ for m in "$@"; do
     sets=(-id "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -ood "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz")
   else
     out=$(dirname "$m")/../eval/$name
-    sets=(-id /work/shared/data/fashion-mnist/t10k-images-idx3-ubyte.gz
-          -ood "$D/mnist-test-5000/t10k-images-idx3-ubyte.gz" -ood /work/shared/data/cifar10/test.tar#test
+    sets=(-id "$SRC/fashion-mnist/t10k-images-idx3-ubyte.gz"
+          -ood "$D/mnist-test-5000/t10k-images-idx3-ubyte.gz" -ood "$SRC/cifar10/test.tar#test"
           -ood "$D/tin-test-5000" -ood "$D/noise-5000/noise-images-idx3-ubyte.gz")
   fi
   [ -f "$out/report.csv" ] && continue
   rm -rf "$out.tmp"; mkdir -p "$(dirname "$out")"
   t0=$(date +%s.%N)
-  if nice -n 10 "$BIN" eval -threads "${THREADS:-1}" -model "$m" -scores energy "${sets[@]}" -out "$out.tmp" > "$out.log" 2>&1; then
+  lim=(-limit "${LIMIT:-0}" -seed 1)
+  [ -n "${TRAINACC:-}" ] && lim=(-limit 0)
+  if nice -n 10 "$BIN" eval -threads "${THREADS:-1}" -model "$m" -scores energy "${lim[@]}" "${sets[@]}" -out "$out.tmp" > "$out.log" 2>&1; then
+
     rm -rf "$out"; mv "$out.tmp" "$out"
     echo "$m $(echo "$(date +%s.%N) - $t0" | bc)s" >> "$RUNS/eval-times.txt"
   else

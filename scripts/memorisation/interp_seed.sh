@@ -20,7 +20,9 @@ t0=$(date +%s)
 for a in $ALPHAS; do
   [ -f "$I/naive-a$a.onnx" ] || nice -n 5 /usr/bin/python3 "$H/interpolate.py" -final "$final" -best "$best" -alpha "$a" -out "$I/naive-a$a.onnx"
   [ -f "$I/bn-a$a.onnx" ] || nice -n 5 /usr/bin/python3 "$H/interpolate.py" -final "$final" -best "$best" -alpha "$a" -out "$I/bn-a$a.onnx" \
-      -bn-data "$RUNS/data/train-subset-$S/train-images-idx3-ubyte.gz" -bn-images 10000
+      -bn-data "$RUNS/data/train-subset-$S/train-images-idx3-ubyte.gz" -bn-images "${TRAIN_LIMIT:-10000}"
+
+
 done
 echo "build: $(( $(date +%s) - t0 ))s" | tee -a "$I/choice.txt"
 VAL=1 "$H/eval_models.sh" "$I"/*.onnx

@@ -96,8 +96,9 @@ noise("noise-5000", 5000, 14)
 
 # The 10k training subsets themselves (indices from scripts/memorisation/subset, the same draw
 # as `oodguard train -limit 10000 -seed S`), for eval-mode training accuracy.
-for s in (1, 2, 3):
+for s in [int(v) for v in os.environ.get("SEEDS", "1,2,3").split(",")]:
     idx_file = os.path.join(OUT, f"subset-{s}.txt")
+
     d = os.path.join(OUT, f"train-subset-{s}")
     if not os.path.exists(idx_file) or os.path.exists(os.path.join(d, ".complete")):
         continue

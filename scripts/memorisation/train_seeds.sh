@@ -1,9 +1,9 @@
 #!/bin/bash
 # Trains the memorising cnn28 of docs/memorisation.md, one seed after another (never two at once).
 # Usage: scripts/memorisation/train_seeds.sh 1 2 3
-# A seed whose train.wall says rc=0 is skipped; an interrupted seed (train/ without a
-# finished train.wall) is moved aside to train.interrupted-<time> and started again (oodguard train has
-# no resume).
+# A seed whose train.wall says rc=0 is skipped; an interrupted seed continues from its last
+# epoch (train -resume; the runs of 2026-12-06 predate it and were not interrupted).
+# EPOCHS (60), TRAIN_LIMIT (10000: the seeded training subset), SRC (../shared/data) pass through.
 set -u
 RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
 BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
@@ -12,16 +12,16 @@ D=$RUNS/data
 for S in "$@"; do
   out=$RUNS/seed-$S/train
   if grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; then echo "seed $S: done already"; continue; fi
-  if [ -d "$out" ]; then mv "$out" "$out.interrupted-$(date +%s)"; fi
   mkdir -p "$RUNS/seed-$S"
   cmd=(nice -n 5 "$BIN" train -arch cnn28 -width 32 -data "$D/fmnist-train-55000/train-images-idx3-ubyte.gz"
-       -limit 10000 -seed "$S" -crop 0 -flip=false -epochs 60 -lr 0.1 -batch 128
+       -limit "${TRAIN_LIMIT:-10000}" -seed "$S" -crop 0 -flip=false -epochs "${EPOCHS:-60}" -lr 0.1 -batch 128
        -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz"
-       -out "$out")
+       -resume -out "$out")
   echo "${cmd[*]}" > "$RUNS/seed-$S/train.cmd"
   t0=$(date +%s)
   echo "seed $S: start $(date -u +%FT%TZ)"
-  "${cmd[@]}" > "$RUNS/seed-$S/train.log" 2>&1
+  "${cmd[@]}" >> "$RUNS/seed-$S/train.log" 2>&1
   rc=$?
   echo "seed $S: rc=$rc wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee -a "$RUNS/seed-$S/train.wall"
+  [ $rc = 0 ] || exit $rc
 done

@@ -6,6 +6,7 @@
 # candidate per call; the choice among the candidates and "no change" (the final epoch itself)
 # is made on the validation pair by summarise_cifar.py, so every candidate is written
 # (-keep-worse) and evaluated: VAL=1 (CIFAR-10 val vs Tiny ImageNet val), test, training accuracy.
+# An interrupted run continues from its last epoch's state (-resume) when started again.
 # Usage: um_cifar.sh SEED MODE CAND
 #   MODE: um | umap (magnitude score init) | umap-kaiming (the official random score init)
 #   CAND: estimate (the official estimate, computed by unleash) | bestloss (the best epoch's
@@ -37,12 +38,15 @@ name=$MODE-$CAND-e$EPOCHS
 mkdir -p "$U"
 if [ ! -f "$U/$name.onnx" ]; then
   cmd=(nice -n 5 "$BIN" unleash -mode "$m" -model "$final" -data "$D/train-subset-$S" -out "$U/$name.onnx"
-       -constraint "$c" -epochs "$EPOCHS" -lr 0.1 -batch 128 -crop 0 -flip=false -seed "$S" -keep-worse "${extra[@]}")
+       -constraint "$c" -epochs "$EPOCHS" -lr 0.1 -batch 128 -crop 0 -flip=false -seed "$S" -keep-worse -resume "${extra[@]}")
   echo "${cmd[*]}" > "$U/$name.cmd"
   t0=$(date +%s)
-  "${cmd[@]}" > "$U/$name.log" 2>&1
-  echo "rc=$? wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee "$U/$name.wall"
+  "${cmd[@]}" >> "$U/$name.log" 2>&1
+  rc=$?
+  echo "rc=$rc wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee "$U/$name.wall"
+  [ $rc = 0 ] || { echo "unleash failed (rc=$rc): see $U/$name.log" >&2; exit $rc; }
 fi
+
 VAL=1 "$H/eval_cifar.sh" "$U/$name.onnx"
 "$H/eval_cifar.sh" "$U/$name.onnx"
 TRAINACC=$S "$H/eval_cifar.sh" "$U/$name.onnx"

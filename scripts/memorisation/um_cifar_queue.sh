@@ -18,7 +18,8 @@ for S in $SEEDS; do
   done
   for c in ${CANDS:-estimate bestloss}; do
     echo "seed $S $MODE $c start $(date -u +%FT%TZ)"
-    "$H/um_cifar.sh" "$S" "$MODE" "$c"
+    "$H/um_cifar.sh" "$S" "$MODE" "$c" || exit
+
   done
 done
 echo "queue $MODE done $(date -u +%FT%TZ)"

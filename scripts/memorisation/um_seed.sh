@@ -6,7 +6,10 @@
 # candidate trained the full length (-grid-epochs = -epochs: the winner is the output as
 # trained). The "no change" candidate (the final epoch itself) is added by summarise.py, which
 # keeps the input unless the winner is better on validation within the accuracy floor.
+# An interrupted run continues from its last epoch's state (-resume) when started again (the
+# runs of 2026-12-06 used the older spelling -pad 0 -no-flip, same meaning, and no -resume).
 # Usage: [CONSTRAINT=c] um_seed.sh SEED [MODE]
+
 set -u
 S=$1; MODE=${2:-um}
 RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
@@ -28,13 +31,16 @@ if [ ! -f "$U/$name.onnx" ]; then
   [ -n "${CONSTRAINT:-}" ] && oodval=()   # this binary takes -ood-val only with the grid
   cmd=(nice -n 5 "$BIN" unleash -mode "$MODE" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
        -out "$U/$name.onnx" "${cflags[@]}" -epochs "$EPOCHS"
-       -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$S" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
+       -lr 0.1 -batch 128 -crop 0 -flip=false -seed "$S" -resume -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
        "${oodval[@]}" "${extra[@]}")
   echo "${cmd[*]}" > "$U/$name.cmd"
   t0=$(date +%s)
-  "${cmd[@]}" > "$U/$name.log" 2>&1
-  echo "rc=$? wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
+  "${cmd[@]}" >> "$U/$name.log" 2>&1
+  rc=$?
+  echo "rc=$rc wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
+  [ $rc = 0 ] || { echo "unleash failed (rc=$rc): see $U/$name.log" >&2; exit $rc; }
 fi
+
 VAL=1 "$H/eval_models.sh" "$U/$name.onnx"
 "$H/eval_models.sh" "$U/$name.onnx"
 TRAINACC=$S "$H/eval_models.sh" "$U/$name.onnx"
