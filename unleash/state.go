@@ -321,6 +321,20 @@ func NumberedFiles(dir, prefix, suffix string) ([]NumberedFile, error) {
 	return out, nil
 }
 
+// NewestState returns the path of the newest state file NumberedFiles lists ("" when there is
+// none) and, when there is an older one, a hint to add to errors about the newest: "; to resume
+// from the one before (NAME), remove it". It reads neither file.
+func NewestState(dir, prefix, suffix string) (path, hint string, err error) {
+	files, err := NumberedFiles(dir, prefix, suffix)
+	if err != nil || len(files) == 0 {
+		return "", "", err
+	}
+	if len(files) > 1 {
+		hint = fmt.Sprintf("; to resume from the one before (%s), remove it", filepath.Base(files[len(files)-2].Path))
+	}
+	return files[len(files)-1].Path, hint, nil
+}
+
 // RemoveNumberedFiles removes the files NumberedFiles lists whose number is at most upTo.
 func RemoveNumberedFiles(dir, prefix, suffix string, upTo int) error {
 	files, err := NumberedFiles(dir, prefix, suffix)

@@ -141,3 +141,30 @@ func FuzzStateFile(f *testing.F) {
 		}
 	})
 }
+
+// TestNewestState: the newest numbered state file by number (not by name), a hint naming the
+// one before when there is one, and nothing for a missing or empty folder.
+func TestNewestState(t *testing.T) {
+	dir := t.TempDir()
+	for _, dir := range []string{dir, filepath.Join(dir, "missing")} {
+		if path, hint, err := NewestState(dir, "epoch-", ".state"); path != "" || hint != "" || err != nil {
+			t.Errorf("%s: %q, %q, %v; want nothing", dir, path, hint, err)
+		}
+	}
+	for _, name := range []string{"epoch-9.state", "epoch-x.state", "epoch-10.tmp", "other-11.state"} {
+		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, hint, err := NewestState(dir, "epoch-", ".state")
+	if path != filepath.Join(dir, "epoch-9.state") || hint != "" || err != nil {
+		t.Errorf("one state file: %q, %q, %v", path, hint, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "epoch-10.state"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, hint, err = NewestState(dir, "epoch-", ".state")
+	if want := "; to resume from the one before (epoch-9.state), remove it"; path != filepath.Join(dir, "epoch-10.state") || hint != want || err != nil {
+		t.Errorf("two state files: %q, %q, %v; want epoch-10.state and %q", path, hint, err, want)
+	}
+}

@@ -99,10 +99,6 @@ func newCheckpointer(c *Checkpoints) *checkpointer {
 	return &checkpointer{dir: filepath.Dir(c.Base), prefix: filepath.Base(c.Base) + ".resume-", start: time.Now()}
 }
 
-func (c *checkpointer) files() ([]unleash.NumberedFile, error) {
-	return unleash.NumberedFiles(c.dir, c.prefix, stateSuffix)
-}
-
 // save writes st with the trainers (nil ones left out) and removes older state files.
 func (c *checkpointer) save(st *runState, current, kept *unleash.Trainer) error {
 	if c == nil {
@@ -142,20 +138,12 @@ func (c *checkpointer) open(resume bool, settings map[string]string) (*runState,
 	if c == nil {
 		return nil, nil, "", nil
 	}
-	files, err := c.files()
-	if err != nil {
+	path, hint, err := unleash.NewestState(c.dir, c.prefix, stateSuffix)
+	if err != nil || path == "" {
 		return nil, nil, "", err
 	}
-	if len(files) == 0 {
-		return nil, nil, "", nil
-	}
-	path := files[len(files)-1].Path
 	if !resume {
 		return nil, nil, "", fmt.Errorf("%w (%s): resume the run (-resume) or remove them", ErrUnfinished, path)
-	}
-	hint := ""
-	if len(files) > 1 {
-		hint = fmt.Sprintf("; to resume from the one before (%s), remove it", filepath.Base(files[len(files)-2].Path))
 	}
 	f, err := unleash.ReadStateFile(path)
 	if err != nil {

@@ -70,17 +70,12 @@ func writeState(dir string, tr *unleash.Trainer, st *trainState) error {
 // findResume reads the newest state file of dir and checks that it continues a run with these
 // settings; nil when dir holds no state file.
 func findResume(dir string, settings map[string]string) (*resumePoint, error) {
-	files, err := unleash.NumberedFiles(dir, statePrefix, stateSuffix)
+	path, hint, err := unleash.NewestState(dir, statePrefix, stateSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if len(files) == 0 {
+	if path == "" {
 		return nil, nil
-	}
-	path := files[len(files)-1].Path
-	hint := ""
-	if len(files) > 1 {
-		hint = fmt.Sprintf("; to resume from the one before (%s), remove it", filepath.Base(files[len(files)-2].Path))
 	}
 	f, err := unleash.ReadStateFile(path)
 	if err != nil {
