@@ -17,6 +17,7 @@ import (
 	"github.com/oodguard/oodguard/device/preprocess"
 	rt "github.com/oodguard/oodguard/runtime"
 	"github.com/oodguard/oodguard/runtime/runtimetest"
+	"github.com/oodguard/oodguard/score"
 )
 
 // realSet is a dataset read for the real-data comparison.
@@ -297,20 +298,10 @@ func logitScore(m *Model, feats []float32, name string) []float64 {
 		case "energy":
 			out[i] = logsumexp(row)
 		case "msp":
-			out[i] = math.Exp(row[argmax(row)] - logsumexp(row))
+			out[i] = math.Exp(row[score.Argmax(row)] - logsumexp(row))
 		case "maxlogit":
-			out[i] = row[argmax(row)]
+			out[i] = row[score.Argmax(row)]
 		}
 	}
 	return out
-}
-
-func argmax(z []float64) int {
-	best := 0
-	for k := range z {
-		if z[k] > z[best] {
-			best = k
-		}
-	}
-	return best
 }

@@ -385,6 +385,19 @@ func MaxLogit(z []float32) (float64, error) {
 	return maxFinite(z)
 }
 
+// Argmax returns the index of the largest value of z: the predicted class of a logit row. On
+// ties it is the first. A NaN is neither larger nor smaller than anything: one first in z gives
+// 0, one elsewhere never wins. An empty z gives 0.
+func Argmax[T float32 | float64](z []T) int {
+	best := 0
+	for i, v := range z {
+		if v > z[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // Batch scores a batch of logits laid out row by row (n rows of k classes) into dst, which must
 // hold n values. It stops at the first row that cannot be scored and names that row.
 func Batch(f Func, logits []float32, k int, dst []float64) error {

@@ -253,3 +253,28 @@ func TestGEN(t *testing.T) {
 		}
 	}
 }
+
+// TestArgmax: the first of the largest on ties, NaN never wins after the first place, float32
+// and float64 alike.
+func TestArgmax(t *testing.T) {
+	nan := float32(math.NaN())
+	for _, c := range []struct {
+		z    []float32
+		want int
+	}{
+		{nil, 0},
+		{[]float32{-1}, 0},
+		{[]float32{1, 3, 2}, 1},
+		{[]float32{1, 3, 3, 2}, 1},
+		{[]float32{float32(math.Inf(-1)), -5}, 1},
+		{[]float32{1, nan, 2}, 2},
+		{[]float32{nan, 1, 2}, 0},
+	} {
+		if got := Argmax(c.z); got != c.want {
+			t.Errorf("Argmax(%v) = %d, want %d", c.z, got, c.want)
+		}
+	}
+	if got := Argmax([]float64{0.5, 2, 2, math.NaN()}); got != 1 {
+		t.Errorf("Argmax of float64 = %d, want 1", got)
+	}
+}

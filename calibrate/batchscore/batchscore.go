@@ -185,7 +185,7 @@ func (s *scoring) work(clf *ort.Classifier, rn *ort.Runner) {
 				}
 				ch.scores[i][j] = v
 			}
-			ch.pred[j] = int32(argmax(z))
+			ch.pred[j] = int32(score.Argmax(z))
 		}
 		s.flush(idx, ch)
 	}
@@ -293,14 +293,4 @@ func runPartial(clf *ort.Classifier, rn *ort.Runner, n, per int) (logits, scores
 		scores = append([]float32(nil), sc...)
 	}
 	return logits, scores, nil
-}
-
-func argmax(z []float32) int {
-	best := 0
-	for i, v := range z {
-		if v > z[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -576,13 +576,7 @@ func accuracyOf(z []float64, labels []int, K int) float64 {
 			continue
 		}
 		n++
-		best := 0
-		for k := 1; k < K; k++ {
-			if z[i*K+k] > z[i*K+best] {
-				best = k
-			}
-		}
-		if best == y {
+		if score.Argmax(z[i*K:(i+1)*K]) == y {
 			right++
 		}
 	}

@@ -139,7 +139,7 @@ func (c *scoreCommand) Run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		img := scoredImage{Index: i, Name: name, Class: argmax(z)}
+		img := scoredImage{Index: i, Name: name, Class: score.Argmax(z)}
 		var out float32
 		if outs := r.Scores(); outs != nil {
 			out = outs[0]
@@ -251,14 +251,4 @@ func readTensorFile(path string, s ort.ClassifierShape) ([]float32, error) {
 		x[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
 	return x, nil
-}
-
-func argmax(z []float32) int {
-	best := 0
-	for i, v := range z {
-		if v > z[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/oodguard/oodguard/calibrate"
+	"github.com/oodguard/oodguard/score"
 	"github.com/oodguard/oodguard/unleash"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 )
@@ -92,7 +93,7 @@ func validate(t *unleash.Trainer, cfg *Config) (ValRecord, error) {
 	}
 	right := 0
 	for j, y := range cfg.IDVal.Labels {
-		if y >= 0 && argmax(idZ[j*k:(j+1)*k]) == y {
+		if y >= 0 && score.Argmax(idZ[j*k:(j+1)*k]) == y {
 			right++
 		}
 	}

@@ -348,7 +348,7 @@ func evaluate(t *unleash.Trainer, d *Data, batch int) (acc, ce float64, err erro
 	right := 0
 	for i, y := range d.Labels {
 		row := z[i*k : (i+1)*k]
-		if argmax(row) == y {
+		if score.Argmax(row) == y {
 			right++
 		}
 		ce += crossEntropy(row, y)
@@ -357,18 +357,8 @@ func evaluate(t *unleash.Trainer, d *Data, batch int) (acc, ce float64, err erro
 	return float64(right) / n, ce / n, nil
 }
 
-func argmax(z []float32) int {
-	best := 0
-	for i, v := range z {
-		if v > z[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 func crossEntropy(z []float32, y int) float64 {
-	top := float64(z[argmax(z)])
+	top := float64(z[score.Argmax(z)])
 	var s float64
 	for _, v := range z {
 		s += math.Exp(float64(v) - top)
