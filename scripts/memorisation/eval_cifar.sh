@@ -17,6 +17,7 @@ D=$RUNS/data
 SH=${SRC:-/work/shared/data}
 
 LIMIT=${LIMIT:-2000}
+failed=0
 for m in "$@"; do
   name=$(basename "$m" .onnx)
   lim=(-limit "$LIMIT" -seed 1)
@@ -41,5 +42,7 @@ for m in "$@"; do
     echo "$m $(echo "$(date +%s.%N) - $t0" | bc)s" >> "$RUNS/eval-times.txt"
   else
     mv "$out.log.$$" "$out.log"; echo "FAILED $m (see $out.log)" >&2
+    failed=1
   fi
 done
+exit $failed

@@ -14,6 +14,7 @@ RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
 BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/root/oodguard-runs/bin/libonnxruntime.so}
 D=$RUNS/data
+failed=0
 for m in "$@"; do
   name=$(basename "$m" .onnx)
   if [ -n "${TRAINACC:-}" ]; then
@@ -40,5 +41,7 @@ for m in "$@"; do
     echo "$m $(echo "$(date +%s.%N) - $t0" | bc)s" >> "$RUNS/eval-times.txt"
   else
     echo "FAILED $m (see $out.log)" >&2
+    failed=1
   fi
 done
+exit $failed

@@ -15,7 +15,7 @@
 # Seeds 1, 2, 3 (REPRODUCE_SEEDS). Everything goes under OUT (.cache/reproduce/memorisation or
 # REPRODUCE_OUT): per dataset the data splits, every checkpoint and report, and summary/ (tables.md,
 # CSVs, the per-epoch plot); OUT/results.md gathers both tables and OUT/times.tsv the wall time of
-# every phase. Interrupted, it resumes: a finished step (a checkpoint's report, a trained seed,
+# every phase, summed over interrupted and resumed runs. Interrupted, it resumes: a finished step (a checkpoint's report, a trained seed,
 # an unleashed model) is not run again, and `oodguard train`/`unleash` continue inside a run from
 # their last epoch's state (-resume).
 #
@@ -52,19 +52,37 @@ $PY -c 'import numpy, PIL, matplotlib, onnx, torch' || { echo "regime.sh: $PY la
 export SRC SEEDS ONNXRUNTIME_LIB BIN=$ROOT/bin/oodguard
 mkdir -p "$OUT"
 times=$OUT/times.tsv
-[ -f "$times" ] || printf 'phase\tseconds\tended\tcommit\n' > "$times"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 start=$(date +%s)
 say() { local e=$(( $(date +%s) - start )); printf '[%d:%02d:%02d] %s\n' $((e/3600)) $((e/60%60)) $((e%60)) "$*"; }
-# phase NAME CMD...: runs CMD, appends its wall time to times.tsv (a phase that finds its work
-# done takes seconds, so a resumed run's times.tsv shows which phases did the work).
-phase() {
+# times.tsv holds one line per phase: its wall seconds summed over every run that worked on it
+# (an interrupted run's share is kept to within 30 s by a ticker), and whether it finished. A
+# phase that finished before is checked again (it finds its work done) without adding time.
+record() { # NAME SECONDS STATE
+  local tmp=$times.tmp.$BASHPID
+  { printf 'phase\tseconds\tstate\tcommit\n'; [ -f "$times" ] && awk -F'\t' -v n="$1" 'NR > 1 && $1 != n' "$times"
+    printf '%s\t%d\t%s\t%s\n' "$1" "$2" "$3" "$commit"; } > "$tmp"
+  mv "$tmp" "$times"
+}
+phase() { # NAME CMD...
   local name=$1; shift
-  say "$name: start"
-  local t0=$(date +%s)
-  "$@"
+  local prev=0 state=new
+  if [ -f "$times" ]; then
+    prev=$(awk -F'\t' -v n="$name" '$1 == n {print $2}' "$times"); prev=${prev:-0}
+    state=$(awk -F'\t' -v n="$name" '$1 == n {print $3}' "$times"); state=${state:-new}
+  fi
+  say "$name: start$([ "$state" = running ] && echo " (resumed after ${prev}s)")$([ "$state" = done ] && echo " (done before: checking)")"
+  local t0=$(date +%s) ticker=
+  if [ "$state" != done ]; then
+    ( while sleep 30; do record "$name" $(( prev + $(date +%s) - t0 )) running; done ) &
+    ticker=$!
+  fi
+  "$@" || { local rc=$?; [ -n "$ticker" ] && kill $ticker; say "$name: FAILED (exit $rc)"; exit $rc; }
   local dt=$(( $(date +%s) - t0 ))
-  printf '%s\t%d\t%s\t%s\n' "$name" "$dt" "$(date -u +%FT%TZ)" "$commit" >> "$times"
+  if [ -n "$ticker" ]; then
+    kill $ticker; wait $ticker 2>/dev/null || true
+    record "$name" $(( prev + dt )) done
+  fi
   say "$name: done in ${dt}s"
 }
 go build -o "$OUT/subset" ./scripts/memorisation/subset
@@ -86,7 +104,7 @@ fashion() {
   fm_data() {
     for S in $seeds; do
       [ -s "$D/subset-$S.txt" ] && continue
-      "$OUT/subset" -len 55000 -n "$FM_LIMIT" -seed "$S" > "$D/subset-$S.txt.tmp"
+      "$OUT/subset" -len 55000 -n "$FM_LIMIT" -seed "$S" > "$D/subset-$S.txt.tmp" || return
       mv "$D/subset-$S.txt.tmp" "$D/subset-$S.txt"
     done
     $PY "$H/splits.py" "$SRC" "$D"
@@ -114,11 +132,12 @@ cifar() {
   cf_data() {
     if [ ! -f "$D/.halves-complete" ]; then
       rm -rf "$D/cifar-val-5000" "$D/cifar-test-5000" "$D/tin-val-5000" "$D/tin-test-5000"
-      "$H/cifar_halves.sh" && touch "$D/.halves-complete"
+      "$H/cifar_halves.sh" || return
+      touch "$D/.halves-complete"
     fi
     for S in $seeds; do
       [ -s "$D/subset-$S.txt" ] && continue
-      "$OUT/subset" -data "$SRC/cifar10/train.tar#train" -n "$CF_LIMIT" -seed "$S" > "$D/subset-$S.txt.tmp"
+      "$OUT/subset" -data "$SRC/cifar10/train.tar#train" -n "$CF_LIMIT" -seed "$S" > "$D/subset-$S.txt.tmp" || return
       mv "$D/subset-$S.txt.tmp" "$D/subset-$S.txt"
     done
     $PY "$H/cifar_splits.py" "$SRC" "$D"
@@ -147,7 +166,13 @@ case ",$ONLY," in *,cifar10,*) cifar ;; esac
 {
   echo "# The memorisation regime ($SIZE), commit $commit"
   echo
-  echo "Written by scripts/memorisation/regime.sh on $(date -u +%FT%TZ), $(nproc) CPUs; this run's phases took $(( $(date +%s) - start )) s (times.tsv holds every phase of every run that did work)."
+  echo "Written by scripts/memorisation/regime.sh on $(date -u +%FT%TZ), $(nproc) CPUs; this run took $(( $(date +%s) - start )) s."
+  echo
+  echo "Wall time of each phase, summed over the runs that worked on it (times.tsv):"
+  echo
+  echo "| phase | seconds | state |"
+  echo "|---|---|---|"
+  awk -F'\t' 'NR > 1 {printf "| %s | %d | %s |\n", $1, $2, $3; t += $2} END {printf "| total | %d (%.1f h) | |\n", t, t / 3600}' "$times"
   for ds in fashion-mnist cifar10; do
     [ -f "$OUT/$ds/summary/tables.md" ] || continue
     echo; echo "## $ds"; echo

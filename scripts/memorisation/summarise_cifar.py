@@ -101,20 +101,27 @@ def model_row(s, name, path_name=None):
     return row
 
 
-def um_candidates(s, mode):
-    """The evaluated unleash runs of a mode: MODE-CAND-eN (CAND: estimate, bestloss or a number)."""
-    pat = re.compile("^" + re.escape(mode) + r"-(estimate|bestloss|[0-9.]+)-e[0-9]+$")
+def um_candidates(s, mode, epochs=None):
+    """The evaluated unleash runs of a mode: MODE-CAND-eN (CAND: estimate, bestloss or a number),
+    only those of N = epochs when given."""
+    pat = re.compile("^" + re.escape(mode) + r"-(estimate|bestloss|[0-9.]+)-e" + (str(epochs) if epochs else "[0-9]+") + "$")
     return sorted(n for n in (os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{RUNS}/seed-{s}/eval/{mode}-*/report.csv"))
                   if pat.match(n))
 
 
-def choose(s, mode, final):
-    """The model chosen on validation among final and the mode's candidates, and the table."""
+def lengths(names):
+    """The run lengths N of MODE-CAND-eN names, ascending."""
+    return sorted({int(n.rsplit("-e", 1)[1]) for n in names})
+
+
+def choose(s, mode, final, epochs=None):
+    """The model chosen on validation among final and the mode's candidates (of one length when
+    epochs is given), and the table."""
     fv = val_eval(s, final)
     if fv is None:
         return None, []
     cands = [(final, fv)]
-    for nm in um_candidates(s, mode):
+    for nm in um_candidates(s, mode, epochs):
         v = val_eval(s, nm)
         if v is not None:
             cands.append((nm, v))
@@ -182,12 +189,13 @@ def report(outdir):
             for nm in cands:
                 names.append((f"{mode} c={nm[len(mode)+1:]}", nm))
                 ch[nm] = run_info(s, mode, nm)
-            if cands:
-                pick, table = choose(s, mode, final)
+            for n_ep in lengths(cands):  # one choice per run length: candidates of equal cost
+                pick, table = choose(s, mode, final, n_ep)
                 if pick:
-                    names.append((f"{mode}: chosen on val (or no change)", pick))
-                    ch[mode + " chosen"] = pick
-                    ch[mode + " val"] = {nm: v for nm, v in table}
+                    names.append((f"{mode} (e{n_ep}): chosen on val (or no change)", pick))
+                    ch[f"{mode} e{n_ep} chosen"] = pick
+                    ch[f"{mode} e{n_ep} val"] = {nm: v for nm, v in table}
+
         for label, nm in names:
             r = model_row(s, nm)
             if r:
