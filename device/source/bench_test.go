@@ -52,7 +52,7 @@ func benchSources() []benchSource {
 		{"camera-yuyv-fake", func(b *testing.B) device.Source {
 			dev := &fakeDevice{repeat: bytes.Repeat([]byte{16, 100, 235, 150}, 640*480/2)}
 			o := &fakeOpener{devices: []*fakeDevice{dev}, format: camFormat{fourcc: fourccYUYV, width: 640, height: 480}}
-			c, err := openCamera(CameraConfig{}, nil, o.open, sleepCtx)
+			c, err := openCamera(CameraConfig{}, nil, o.open, Sleep)
 			if err != nil {
 				b.Fatal(err)
 			}

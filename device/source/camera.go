@@ -75,7 +75,7 @@ var _ device.Source = (*Camera)(nil)
 // OpenCamera opens, configures and starts the camera of cfg, once: if that fails it returns
 // the error. log may be nil.
 func OpenCamera(cfg CameraConfig, log *zap.Logger) (*Camera, error) {
-	return openCamera(cfg, log, openV4L2, sleepCtx)
+	return openCamera(cfg, log, openV4L2, Sleep)
 }
 
 func openCamera(cfg CameraConfig, log *zap.Logger, open openFunc, sleep func(context.Context, time.Duration) error) (*Camera, error) {
@@ -240,8 +240,9 @@ func (c *Camera) Close() error {
 	return nil
 }
 
-// sleepCtx waits for d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits for d, or until ctx ends and then returns ctx.Err(): the wait between attempts to
+// reopen a source (the camera's own, and the daemon's when a source fails).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -176,11 +176,11 @@ func TestCameraCancel(t *testing.T) {
 }
 
 func TestCameraOpenFailsAndClose(t *testing.T) {
-	_, err := openCamera(CameraConfig{Device: "/dev/video7"}, nil, (&fakeOpener{}).open, sleepCtx)
+	_, err := openCamera(CameraConfig{Device: "/dev/video7"}, nil, (&fakeOpener{}).open, Sleep)
 	if err == nil || !strings.Contains(err.Error(), "/dev/video7") || !strings.Contains(err.Error(), "no such device") {
 		t.Errorf("err = %v", err)
 	}
-	if _, err := openCamera(CameraConfig{Buffers: 1}, nil, (&fakeOpener{}).open, sleepCtx); err == nil || !strings.Contains(err.Error(), "buffers") {
+	if _, err := openCamera(CameraConfig{Buffers: 1}, nil, (&fakeOpener{}).open, Sleep); err == nil || !strings.Contains(err.Error(), "buffers") {
 		t.Errorf("bad config: %v", err)
 	}
 	dev := &fakeDevice{repeat: yuyvFrame(0)}
@@ -270,5 +270,17 @@ func TestCameraConfigValidate(t *testing.T) {
 		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.field) {
 			t.Errorf("%+v: err = %v, want one naming %s", tc.cfg, err, tc.field)
 		}
+	}
+}
+
+// TestSleep: nil once d has passed, ctx's error when ctx ends first (however long d is).
+func TestSleep(t *testing.T) {
+	if err := Sleep(context.Background(), time.Millisecond); err != nil {
+		t.Errorf("Sleep 1ms: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep on a cancelled context: %v, want context.Canceled", err)
 	}
 }

@@ -160,7 +160,7 @@ func (s *supervised) Next(ctx context.Context, f *device.Frame) error {
 		s.src.Close()
 		s.src = nil
 		s.setState(SourceOffline, err)
-		if err := sleepCtx(ctx, s.backoff()); err != nil {
+		if err := source.Sleep(ctx, s.backoff()); err != nil {
 			return err
 		}
 	}
@@ -192,7 +192,7 @@ func (s *supervised) connect(ctx context.Context) error {
 			s.log.Debug("frame source still offline", zap.String("source", s.name), zap.Error(err), zap.Duration("retry_in", wait))
 		}
 		s.setState(SourceOffline, err)
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := source.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
@@ -216,15 +216,4 @@ func (s *supervised) Close() error {
 	err := s.src.Close()
 	s.src = nil
 	return err
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
