@@ -80,11 +80,11 @@ func TestFixedBatchModel(t *testing.T) {
 	}
 
 	out1 := filepath.Join(dir, "u.onnx")
-	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-epochs", "1", "-constraint", "0.1", "-out", out1)
+	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-epochs", "1", "-constraint", "0.1", "-keep-worse", "-out", out1)
 	if code != 2 || !strings.Contains(errOut, "-batch 1") {
 		t.Fatalf("unleash at the default batch: exit %d, want 2 naming -batch 1\n%s", code, errOut)
 	}
-	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-batch", "1", "-epochs", "1", "-constraint", "0.1", "-out", out1)
+	code, _, errOut = runCLI(t, "unleash", "-mode", "umap", "-model", model, "-data", id, "-batch", "1", "-epochs", "1", "-constraint", "0.1", "-keep-worse", "-out", out1)
 	if code != 0 {
 		t.Fatalf("unleash -batch 1: exit %d\n%s", code, errOut)
 	}

@@ -108,7 +108,7 @@ func TestMissingModelNotFound(t *testing.T) {
 		"calibrate": {"calibrate", "-model", model, "-data", idTest, "-out", filepath.Join(dir, "c.json")},
 		"eval":      {"eval", "-model", model, "-id", idTest, "-ood", idTest, "-out", filepath.Join(dir, "r")},
 		"inspect":   {"inspect", model},
-		"unleash":   {"unleash", "-mode", "umap", "-model", model, "-data", idTest, "-out", filepath.Join(dir, "u.onnx")},
+		"unleash":   {"unleash", "-mode", "umap", "-model", model, "-data", idTest, "-keep-worse", "-out", filepath.Join(dir, "u.onnx")},
 		"bundle":    {"bundle", "-model", model, "-calibration", fixture(t, "cnn28.calibration.json"), "-key", filepath.Join(keys, "oodguard.key"), "-version", "1.0.0", "-device-class", "b", "-out", filepath.Join(dir, "b.tar")},
 	} {
 		code, _, errOut := runCLI(t, args...)

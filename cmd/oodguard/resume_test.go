@@ -61,7 +61,7 @@ func TestSIGTERMThenResume(t *testing.T) {
 		}},
 		{"unleash um", func(out string) []string {
 			return []string{"unleash", "-mode", "um", "-model", model, "-data", data, "-limit", "2048", "-epochs", "3", "-batch", "32", "-lr", "0.01",
-				"-constraint", "0.1", "-out", filepath.Join(out, "um.onnx")}
+				"-constraint", "0.1", "-keep-worse", "-out", filepath.Join(out, "um.onnx")}
 		}, "train epoch 1/3:", "um.resume-0001.state", func(t *testing.T, a, b string) { sameUnleashed(t, a, b, "um") }},
 		{"unleash umap guarded", func(out string) []string {
 			return []string{"unleash", "-mode", "umap", "-model", model, "-data", data, "-limit", "2048", "-epochs", "3", "-batch", "32",

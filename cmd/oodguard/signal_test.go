@@ -70,7 +70,7 @@ func TestSIGTERMStopsTrainingAndUnleash(t *testing.T) {
 		{"train", []string{"train", "-arch", "cnn28", "-width", "8", "-data", data, "-epochs", "100", "-batch", "32", "-threads", "1",
 			"-out", filepath.Join(dir, "run")}, "epoch   1/100", filepath.Join(dir, "run")},
 		{"unleash", []string{"unleash", "-mode", "umap", "-model", runtimetest.Model(t, "cnn28.onnx"), "-data", data, "-epochs", "100",
-			"-batch", "32", "-constraint", "0.1", "-out", filepath.Join(dir, "u", "umap.onnx")}, "epoch 1/100", filepath.Join(dir, "u")},
+			"-batch", "32", "-constraint", "0.1", "-keep-worse", "-out", filepath.Join(dir, "u", "umap.onnx")}, "epoch 1/100", filepath.Join(dir, "u")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.MkdirAll(filepath.Join(dir, "u"), 0o755)

@@ -124,7 +124,7 @@ func TestUnleashUMAP(t *testing.T) {
 	os.Mkdir(filepath.Dir(out), 0o755)
 	const keep = 0.7
 	code, stdoutS, errOut := runCLI(t, "unleash", "-mode", "umap", "-model", f.model, "-data", f.train, "-out", out,
-		"-keep", "0.7", "-epochs", "2", "-batch", "32", "-lr", "0.05", "-seed", "7")
+		"-keep", "0.7", "-epochs", "2", "-batch", "32", "-lr", "0.05", "-seed", "7", "-keep-worse")
 	if code != 0 {
 		t.Fatalf("unleash: exit %d\n%s\n%s", code, stdoutS, errOut)
 	}
@@ -265,7 +265,7 @@ func TestUnleashUMGrid(t *testing.T) {
 
 	// A given constraint.
 	code, _, errOut = runCLI(t, "unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out,
-		"-constraint", "0.15", "-epochs", "1", "-batch", "32", "-lr", "0.01")
+		"-constraint", "0.15", "-epochs", "1", "-batch", "32", "-lr", "0.01", "-keep-worse")
 	if code != 0 {
 		t.Fatalf("unleash -constraint 0.15: exit %d\n%s", code, errOut)
 	}
@@ -305,7 +305,7 @@ func TestUnleashBadInput(t *testing.T) {
 	unlabelled, lbl2 := datasettest.WriteIDX(t, nolab, "u", 40, 28, 28)
 	os.Remove(lbl2)
 
-	base := []string{"unleash", "-mode", "umap", "-model", f.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32"}
+	base := []string{"unleash", "-mode", "umap", "-model", f.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-keep-worse"}
 	with := func(extra ...string) []string { return append(append([]string(nil), base...), extra...) }
 	for _, c := range []struct {
 		name string
@@ -317,13 +317,15 @@ func TestUnleashBadInput(t *testing.T) {
 		{"keep zero", with("-keep", "0"), 2, []string{"-keep"}},
 		{"unknown mode", []string{"unleash", "-mode", "prune", "-model", f.model, "-data", f.train, "-out", out}, 2, []string{"umap or um"}},
 		{"missing flags", []string{"unleash", "-mode", "um"}, 2, []string{"-model"}},
+		{"no validation data", []string{"unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out}, 2, []string{"-id-val", "-ood-val", "-keep-worse"}},
+
 		{"bad constraint", with("-constraint", "-1"), 2, []string{"-constraint"}},
 		{"grid without sets", with("-constraint", "grid"), 2, []string{"-ood-val"}},
 		{"bad score init", with("-score-init", "zeros"), 2, []string{"-score-init"}},
-		{"unsupported op", []string{"unleash", "-mode", "umap", "-model", selu, "-data", f.train, "-out", out}, 1, []string{"Selu", "unsupported op"}},
-		{"labels out of range", []string{"unleash", "-mode", "umap", "-model", f.model, "-data", imgs, "-out", out, "-epochs", "1", "-batch", "8"}, 1,
+		{"unsupported op", []string{"unleash", "-mode", "umap", "-model", selu, "-data", f.train, "-keep-worse", "-out", out}, 1, []string{"Selu", "unsupported op"}},
+		{"labels out of range", []string{"unleash", "-mode", "umap", "-model", f.model, "-data", imgs, "-out", out, "-epochs", "1", "-batch", "8", "-keep-worse"}, 1,
 			[]string{"label out of range", "12", "10 classes"}},
-		{"unlabelled data", []string{"unleash", "-mode", "um", "-model", f.model, "-data", unlabelled, "-out", out}, 1, []string{"no label"}},
+		{"unlabelled data", []string{"unleash", "-mode", "um", "-model", f.model, "-data", unlabelled, "-keep-worse", "-out", out}, 1, []string{"no label"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, c.args...)
@@ -355,7 +357,7 @@ func TestUnleashAugmentFlagsAsTrain(t *testing.T) {
 	}
 	f := newUnleashFixture(t)
 	out := filepath.Join(f.dir, "aug.onnx")
-	base := []string{"unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-constraint", "0"}
+	base := []string{"unleash", "-mode", "um", "-model", f.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-constraint", "0", "-keep-worse"}
 	for _, c := range []struct {
 		args    []string
 		augment string
@@ -420,6 +422,9 @@ func TestUnleashValidationGuard(t *testing.T) {
 	}
 	if !g.KeptInput || fileSHA(t, out) != fileSHA(t, f.model) || !strings.Contains(stdoutS, "kept the input model") {
 		t.Errorf("worse on validation, but the input was not kept (kept %v, same bytes %v):\n%s", g.KeptInput, fileSHA(t, out) == fileSHA(t, f.model), stdoutS)
+	}
+	if !strings.Contains(stdoutS, "oodguard choose -model "+f.model) {
+		t.Errorf("a kept input does not point at oodguard choose:\n%s", stdoutS)
 	}
 	// -keep-worse writes the unleashed model.
 	code, stdoutS, errOut = runCLI(t, append(args, "-keep-worse")...)

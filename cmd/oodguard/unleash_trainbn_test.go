@@ -29,7 +29,7 @@ func TestUnleashTrainingModeInput(t *testing.T) {
 	for _, mode := range []string{"umap", "um"} {
 		out := filepath.Join(dir, mode+".onnx")
 		code, stdoutS, errOut := runCLI(t, "unleash", "-mode", mode, "-model", model, "-preset", "cifar10", "-data", train,
-			"-out", out, "-epochs", "1", "-batch", "16", "-lr", "0.05", "-seed", "3")
+			"-out", out, "-epochs", "1", "-batch", "16", "-lr", "0.05", "-seed", "3", "-keep-worse")
 		if code != 0 {
 			t.Fatalf("%s: exit %d\n%s\n%s", mode, code, stdoutS, errOut)
 		}

@@ -8,7 +8,10 @@
 # keeps the input unless the winner is better on validation within the accuracy floor.
 # An interrupted run continues from its last epoch's state (-resume) when started again (the
 # runs of 2026-12-06 used the older spelling -pad 0 -no-flip, same meaning, and no -resume).
+# -keep-worse: the run is written as trained (the 2026-12-06 runs' binary had no validation
+# guard yet); summarise.py applies the guard's rule ("or input (val rule)" rows).
 # Usage: [CONSTRAINT=c] um_seed.sh SEED [MODE]
+
 
 set -u
 S=$1; MODE=${2:-um}
@@ -28,11 +31,12 @@ if [ ! -f "$U/$name.onnx" ]; then
   extra=()
   [ "$MODE" = umap ] && extra=(-score-init magnitude)
   oodval=(-ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz" -val-limit 0)
-  [ -n "${CONSTRAINT:-}" ] && oodval=()   # this binary takes -ood-val only with the grid
+  [ -n "${CONSTRAINT:-}" ] && oodval=()   # a fixed-c control: no grid, no validation pair
+
   cmd=(nice -n 5 "$BIN" unleash -mode "$MODE" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
        -out "$U/$name.onnx" "${cflags[@]}" -epochs "$EPOCHS"
        -lr 0.1 -batch 128 -crop 0 -flip=false -seed "$S" -resume -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
-       "${oodval[@]}" "${extra[@]}")
+       "${oodval[@]}" "${extra[@]}" -keep-worse)
   echo "${cmd[*]}" > "$U/$name.cmd"
   t0=$(date +%s)
   "${cmd[@]}" >> "$U/$name.log" 2>&1

@@ -45,7 +45,7 @@ for kind in "$@"; do
     name=oodguard-um-e10-shuffle$PS
     cmd=(nice -n 5 "$BIN" unleash -mode um -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -out "$U/$name.onnx" -constraint "$c"
-         -epochs 10 -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$PS" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz")
+         -epochs 10 -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$PS" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -keep-worse)
     echo "${cmd[*]}" > "$U/$name.cmd"
     t0=$(date +%s)
     ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$(dirname "$BIN")/libonnxruntime.so} "${cmd[@]}" > "$U/$name.log" 2>&1
