@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -694,5 +695,19 @@ func TestScoreKNNs(t *testing.T) {
 	other := f.Bank[:len(f.Bank)-fx.ref.Dim]
 	if _, err := ScoreKNNs([]*KNN{ks[0], {K: 1, Bank: other, head: ks[0].head}}, feats, 40); err == nil {
 		t.Error("KNN detectors of different banks scored together")
+	}
+	for _, k := range ks[1:] {
+		if k.BankKey() != ks[0].BankKey() {
+			t.Errorf("KNN k=%d and k=%d of one Fitted have different BankKeys", ks[0].K, k.K)
+		}
+	}
+	for name, k := range map[string]*KNN{
+		"a shorter bank":     {K: 1, Bank: other, head: ks[0].head},
+		"a copy of the bank": {K: 1, Bank: slices.Clone(f.Bank), head: ks[0].head},
+		"another head":       {K: 1, Bank: f.Bank, head: &Head{}},
+	} {
+		if k.BankKey() == ks[0].BankKey() {
+			t.Errorf("KNN on %s has the same BankKey", name)
+		}
 	}
 }

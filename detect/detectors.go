@@ -559,8 +559,26 @@ func (k *KNN) Score(feats []float32, n int) ([]float64, error) {
 	return s[0], nil
 }
 
-// ScoreKNNs scores n feature vectors with several KNN detectors of one bank (the same Bank
-// slice, as Fitted.KNN gives them), computing each vector's distances to the bank once: s[i] is
+// BankKey says which bank a KNN detector searches: the same Bank slice (its first element and
+// length) of features from the same head. Detectors with equal keys, as Fitted.KNN gives them
+// for every k, can be scored together by ScoreKNNs.
+type BankKey struct {
+	head  *Head
+	first *float32 // nil for an empty bank
+	n     int
+}
+
+// BankKey returns k's BankKey.
+func (k *KNN) BankKey() BankKey {
+	b := BankKey{head: k.head, n: len(k.Bank)}
+	if len(k.Bank) > 0 {
+		b.first = &k.Bank[0]
+	}
+	return b
+}
+
+// ScoreKNNs scores n feature vectors with several KNN detectors of one bank (the same BankKey,
+// as Fitted.KNN gives them), computing each vector's distances to the bank once: s[i] is
 // ks[i].Score, the same numbers, at about 1/len(ks) of the cost.
 func ScoreKNNs(ks []*KNN, feats []float32, n int) ([][]float64, error) {
 	if len(ks) == 0 {
@@ -569,7 +587,7 @@ func ScoreKNNs(ks []*KNN, feats []float32, n int) ([][]float64, error) {
 	k0 := ks[0]
 	h := k0.head
 	for _, k := range ks[1:] {
-		if k.head != h || len(k.Bank) != len(k0.Bank) || (len(k.Bank) > 0 && &k.Bank[0] != &k0.Bank[0]) {
+		if k.BankKey() != k0.BankKey() {
 			return nil, fmt.Errorf("detect: KNN k=%d and k=%d have different banks", k0.K, k.K)
 		}
 	}

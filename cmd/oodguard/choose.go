@@ -432,15 +432,10 @@ type knnKey struct {
 
 func newKNNCache(dets []detect.Detector) *knnCache {
 	c := &knnCache{group: map[*detect.KNN][]*detect.KNN{}, scores: map[knnKey][]float64{}}
-	type bank struct {
-		first *float32
-		n     int
-	}
-	banks := map[bank][]*detect.KNN{}
+	banks := map[detect.BankKey][]*detect.KNN{}
 	for _, d := range dets {
 		if k, ok := d.(*detect.KNN); ok && len(k.Bank) > 0 {
-			b := bank{&k.Bank[0], len(k.Bank)}
-			banks[b] = append(banks[b], k)
+			banks[k.BankKey()] = append(banks[k.BankKey()], k)
 		}
 	}
 	for _, g := range banks {
