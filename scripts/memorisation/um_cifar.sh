@@ -19,7 +19,9 @@ export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/work/main/.cache/onnxruntime/1.24.1/l
 H=$(cd "$(dirname "$0")" && pwd)
 EPOCHS=${EPOCHS:-20}
 D=$RUNS/data
-final=$RUNS/seed-$S/train/epoch-080.onnx
+final=$(ls "$RUNS/seed-$S/train"/epoch-*.onnx 2>/dev/null | sort | tail -1)   # the final epoch (080 in the docs' runs)
+final=${final:-$RUNS/seed-$S/train/epoch-080.onnx}
+
 [ -f "$final" ] || { echo "no $final" >&2; exit 1; }
 case $CAND in
   estimate) c=estimate ;;

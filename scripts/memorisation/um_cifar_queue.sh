@@ -12,7 +12,9 @@ H=$(cd "$(dirname "$0")" && pwd)
 for S in $SEEDS; do
   until grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; do sleep 30; done
   best=$(RUNS=$RUNS /usr/bin/python3 "$H/summarise_cifar.py" best "$S")
-  for m in epoch-080 "$best"; do
+  final=$(basename "$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)" .onnx)   # epoch-080 in the docs' runs
+  for m in "$final" "$best"; do
+
     VAL=1 "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
     TRAINACC=$S "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
   done
