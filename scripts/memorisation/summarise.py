@@ -158,8 +158,10 @@ def report(outdir):
         for p in sorted(glob.glob(f"{RUNS}/seed-{s}/eval/um*/report.csv")):
             nm = os.path.basename(os.path.dirname(p))
             if "grid" not in nm:
-                names.append((nm + " (control: one fixed constraint)", nm))
+                what = "control: one fixed constraint" if "-c0-" in nm else "one fixed constraint"
+                names.append((nm + f" ({what})", nm))
                 continue
+
             names.append((nm + " (grid winner)", nm))
             # keep-input rule: the winner only where it beats the final epoch on validation
             # (lower MNIST-val FPR95) within the accuracy floor; else the final epoch

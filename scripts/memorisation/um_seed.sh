@@ -10,7 +10,9 @@
 # runs of 2026-12-06 used the older spelling -pad 0 -no-flip, same meaning, and no -resume).
 # -keep-worse: the run is written as trained (the 2026-12-06 runs' binary had no validation
 # guard yet); summarise.py applies the guard's rule ("or input (val rule)" rows).
-# Usage: [CONSTRAINT=c] um_seed.sh SEED [MODE]
+# Usage: [CONSTRAINT=c] um_seed.sh SEED [MODE]   (MODE: um, umap (magnitude init) or umap-kaiming;
+# CONSTRAINT: a number, or estimate for the official estimate; EPOCHS=100: the official length)
+
 
 
 set -u
@@ -25,15 +27,16 @@ final=$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)
 U=$RUNS/seed-$S/$MODE
 mkdir -p "$U"
 # CONSTRAINT=NUMBER: one run at that constraint instead of the grid (0: plain cross-entropy)
-if [ -n "${CONSTRAINT:-}" ]; then name=$MODE-c$CONSTRAINT-e$EPOCHS; cflags=(-constraint "$CONSTRAINT")
+if [ -n "${CONSTRAINT:-}" ]; then name=$MODE-c$CONSTRAINT-e$EPOCHS; cflags=(-constraint "$CONSTRAINT")   # a number or estimate
 else name=$MODE-grid-e$EPOCHS; cflags=(-constraint grid -grid-factors "$FACTORS" -grid-epochs "$EPOCHS"); fi
 if [ ! -f "$U/$name.onnx" ]; then
-  extra=()
+  extra=(); m=$MODE
   [ "$MODE" = umap ] && extra=(-score-init magnitude)
+  [ "$MODE" = umap-kaiming ] && { m=umap; extra=(-score-init kaiming); }   # the official random score init
   oodval=(-ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz" -val-limit 0)
   [ -n "${CONSTRAINT:-}" ] && oodval=()   # a fixed-c control: no grid, no validation pair
 
-  cmd=(nice -n 5 "$BIN" unleash -mode "$MODE" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
+  cmd=(nice -n 5 "$BIN" unleash -mode "$m" -model "$final" -data "$D/train-subset-$S/train-images-idx3-ubyte.gz"
        -out "$U/$name.onnx" "${cflags[@]}" -epochs "$EPOCHS"
        -lr 0.1 -batch 128 -crop 0 -flip=false -seed "$S" -resume -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
        "${oodval[@]}" "${extra[@]}" -keep-worse)

@@ -5,7 +5,10 @@
 # memory (scripts/peer/dumpdata: JPEG decoding and normalisation by oodguard itself), with the
 # same recipe (EPOCHS, default 20; lr 0.1 cosine per epoch, batch 128, no augmentation,
 # momentum 0.9, wd 1e-4) and constraint CAND: bestloss (the best epoch's logged training loss,
-# as um_cifar.sh computes it) or a number. Evaluated by scripts/memorisation/eval_cifar.sh like
+# as um_cifar.sh computes it), estimate (the official estimate's value from oodguard's run of
+# the same mode and length, MODE-estimate-eEPOCHS.run.json) or a number. Evaluated by
+# scripts/memorisation/eval_cifar.sh like
+
 # the oodguard model. Usage: cifar_peer.sh SEED MODE CAND   (MODE: um | umap, magnitude init)
 set -u
 S=$1; MODE=$2; CAND=$3
@@ -18,6 +21,9 @@ final=$RUNS/seed-$S/train/epoch-080.onnx
 [ -f "$final" ] || { echo "no $final" >&2; exit 1; }
 case $CAND in
   bestloss) c=$(RUNS=$RUNS /usr/bin/python3 "$H/../memorisation/summarise_cifar.py" bestloss "$S") || exit 1 ;;
+  estimate) # the value oodguard's run of the same length estimated (um_cifar.sh S MODE estimate)
+    rj=$RUNS/seed-$S/$MODE/$MODE-estimate-e$EPOCHS.run.json
+    c=$(/usr/bin/python3 -c "import json, sys; print(repr(json.load(open(sys.argv[1]))['constraint']['value']))" "$rj") || { echo "no $rj" >&2; exit 1; } ;;
   *) c=$CAND ;;
 esac
 extra=(); m=um
