@@ -28,6 +28,7 @@ $GO build -o bin/ ./cmd/oodguard
 case "${REPRODUCE:-memorisation}" in
 	memorisation) exec scripts/memorisation/regime.sh full "$@" ;;
 	memorisation-smoke) exec scripts/memorisation/regime.sh smoke "$@" ;;
+	memorisation-densenet) exec scripts/memorisation/regime.sh densenet "$@" ;;
 esac
 mkdir -p .cache/reproduce
 $GO build -o .cache/reproduce/reproduce ./internal/reproduce

@@ -4,7 +4,9 @@
 # Usage: scripts/memorisation/cifar_train_seeds.sh 1 2 3 (after cifar_halves.sh). An interrupted
 # seed continues from its last epoch (train -resume; the runs of 2026-12-06 predate it and
 # were not interrupted). EPOCHS (80), TRAIN_LIMIT (5000), VAL_LIMIT (2000: validation images of each
-# set per epoch), SRC (../shared/data) pass through.
+# set per epoch), SRC (../shared/data) and ARCH_FLAGS (default "-arch resnet -width 16 -blocks
+# 1,1,1"; "-arch densenet -depth 22" for the DenseNet-BC regime) pass through.
+
 set -u
 RUNS=${RUNS:-/root/oodguard-runs/cifar-mem}
 BIN=${BIN:-$PWD/bin/oodguard}
@@ -14,7 +16,9 @@ for S in "$@"; do
   out=$RUNS/seed-$S/train
   if grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; then echo "seed $S: done already"; continue; fi
   mkdir -p "$RUNS/seed-$S"
-  cmd=(nice -n 5 "$BIN" train -arch resnet -width 16 -blocks 1,1,1 -data "${SRC:-../shared/data}/cifar10/train.tar#train"
+  # shellcheck disable=SC2206 # ARCH_FLAGS is a list of flags
+  arch=(${ARCH_FLAGS:--arch resnet -width 16 -blocks 1,1,1})
+  cmd=(nice -n 5 "$BIN" train "${arch[@]}" -data "${SRC:-../shared/data}/cifar10/train.tar#train"
        -limit "${TRAIN_LIMIT:-5000}" -seed "$S" -crop 0 -flip=false -epochs "${EPOCHS:-80}" -lr 0.1 -batch 128 -threads 2
        -id-val "$D/cifar-val-5000" -ood-val "$D/tin-val-5000" -val-limit "${VAL_LIMIT:-2000}"
        -resume -out "$out")

@@ -18,6 +18,9 @@ while :; do
       [ -f "$RUNS/seed-$S/eval/$n/report.csv" ] && continue
       # a checkpoint is complete once the next one or train.json exists
       e=$((10#${n#epoch-})); nx=$(printf '%s/epoch-%03d.onnx' "$t" $((e+1)))
+      # EVERY=N: only every Nth epoch and the last (the per-epoch curve of a slow model)
+      if [ "${EVERY:-1}" -gt 1 ] && [ $((e % EVERY)) != 0 ] && { [ -f "$nx" ] || ! grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; }; then continue; fi
+
       [ -f "$nx" ] || [ -f "$RUNS/seed-$S/train.wall" ] || continue
       # eval writes into seed-S/eval/ (the model's folder is train/)
       "$EVAL" "$m"

@@ -19,9 +19,11 @@
 # an unleashed model) is not run again, and `oodguard train`/`unleash` continue inside a run from
 # their last epoch's state (-resume).
 #
-# Usage: scripts/memorisation/regime.sh [full|smoke]
+# Usage: scripts/memorisation/regime.sh [full|smoke|densenet]
 #   smoke: one seed, 3 training epochs on a few hundred images, 1 unleash epoch, 200 images per
 #          evaluation set: checks that every step runs, in minutes (its numbers mean nothing).
+#   densenet: the CIFAR-10 half with the paper's architecture reduced to fit 2 cores
+#          (DenseNet-BC-22 on 2,000 images; make reproduce REPRODUCE=memorisation-densenet).
 # Needs bin/oodguard (make build), ONNXRUNTIME_LIB, Go, and Debian's python3 with numpy, PIL,
 # matplotlib, onnx and torch at /usr/bin/python3 (make reproduce installs them).
 set -euo pipefail
@@ -35,9 +37,13 @@ case $SIZE in
         seeds_default=1,2,3 ;;
   smoke) FM_EPOCHS=3 FM_LIMIT=600 CF_EPOCHS=3 CF_LIMIT=300 CF_VAL_LIMIT=200 UM_EPOCHS=1
          FM_EVAL_LIMIT=200 CF_EVAL_LIMIT=200 ALPHAS="0.00 1.00" seeds_default=1 ;;
-  *) echo "regime.sh: unknown size $SIZE (want full or smoke)" >&2; exit 2 ;;
+  # the paper's architecture, reduced until it memorises on 2 cores: DenseNet-BC depth 22 (k = 12)
+  # on 2,000 CIFAR-10 images; every 5th epoch evaluated on the test sets (1,000 images a set)
+  densenet) CF_ARCH="-arch densenet -depth 22" CF_EPOCHS=80 CF_LIMIT=2000 CF_VAL_LIMIT=1000 UM_EPOCHS=10
+            CF_EVAL_LIMIT=1000 CF_EVERY=5 seeds_default=1,2,3 REPRODUCE_ONLY=${REPRODUCE_ONLY:-cifar10} ;;
+  *) echo "regime.sh: unknown size $SIZE (want full, smoke or densenet)" >&2; exit 2 ;;
 esac
-OUT=$(realpath -m "${REPRODUCE_OUT:-.cache/reproduce/memorisation$([ "$SIZE" = smoke ] && echo -smoke)}")
+OUT=$(realpath -m "${REPRODUCE_OUT:-.cache/reproduce/memorisation$([ "$SIZE" != full ] && echo "-$SIZE")}")
 SRC=$(realpath -m "${REPRODUCE_DATA:-../shared/data}")
 SEEDS=${REPRODUCE_SEEDS:-$seeds_default}
 ONLY=${REPRODUCE_ONLY:-fashion-mnist,cifar10}
@@ -143,7 +149,7 @@ cifar() {
     $PY "$H/cifar_splits.py" "$SRC" "$D"
   }
   phase "cifar10 data" cf_data
-  cf_train() ( export EPOCHS=$CF_EPOCHS VAL_LIMIT=$CF_VAL_LIMIT; train_and_eval "$H/cifar_train_seeds.sh" "$H/eval_cifar.sh" )
+  cf_train() ( export EPOCHS=$CF_EPOCHS VAL_LIMIT=$CF_VAL_LIMIT ARCH_FLAGS=${CF_ARCH:-} EVERY=${CF_EVERY:-1}; train_and_eval "$H/cifar_train_seeds.sh" "$H/eval_cifar.sh" )
   phase "cifar10 train+eval" cf_train
   # two unleash streams at once (um_cifar_queue.sh evaluates final and best first), then the third
   cf_unleash() (
