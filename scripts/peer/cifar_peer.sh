@@ -36,10 +36,19 @@ if [ ! -f "$data.json" ]; then
 fi
 U=$OUT/seed-$S/$MODE
 name=peer-$MODE-$CAND-e$EPOCHS
+# ORDER=1: the peer takes oodguard's own data order (scripts/peer/order) instead of torch's
+oflag=()
+if [ "${ORDER:-}" = 1 ]; then
+  name=$name-oodguardorder; of=$OUT/data/order-$S-e$EPOCHS.txt
+  n=$(/usr/bin/python3 -c "import json, sys; print(len(json.load(open(sys.argv[1]))['labels']))" "$data.json" 2>/dev/null || echo 5000)
+  [ -f "$of" ] || (cd "$H/../.." && go run ./scripts/peer/order -seed "$S" -n "$n" -epochs "$EPOCHS" > "$of.tmp" && mv "$of.tmp" "$of") || exit 1
+  oflag=(-order "$of")
+fi
 mkdir -p "$U"
 if [ ! -f "$U/$name.onnx" ]; then
   cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$m" -model "$final" -data "$data.f32"
-       -constraint "$c" -epochs "$EPOCHS" -lr 0.1 -batch 128 -seed "$S" "${extra[@]}" -check-ort "$CHECKBIN" -out "$U/$name.onnx")
+       -constraint "$c" -epochs "$EPOCHS" -lr 0.1 -batch 128 -seed "$S" "${extra[@]}" "${oflag[@]}" -check-ort "$CHECKBIN" -out "$U/$name.onnx")
+
   echo "${cmd[*]}" > "$U/$name.cmd"
   t0=$(date +%s)
   "${cmd[@]}" > "$U/$name.log" 2>&1

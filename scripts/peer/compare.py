@@ -29,7 +29,9 @@ CIFAR_FAMS = [("tin", "data/tin-test-5000"), ("mnist", "mnist/t10k-images-idx3-u
 CIFAR_UNSEEN = ["mnist", "fmnist", "noise"]
 CIFAR_PAIRS = [("um", "um/um-bestloss-e10", "um/peer-um-bestloss-e10", "UM, c = best epoch's training loss"),
                ("umap", "umap/umap-bestloss-e10", "umap/peer-umap-bestloss-e10", "UMAP magnitude keep 0.8, c = best epoch's training loss"),
+               ("um-same-order", "um/um-bestloss-e10", "um/peer-um-bestloss-e10-oodguardorder", "UM, c = best epoch's training loss, the peer in oodguard's data order"),
                ("um-estimate-e100", "um/um-estimate-e100", "um/peer-um-estimate-e100", "UM, the official recipe: c = the official estimate, 100 epochs")]
+
 
 CIFAR_START = "train/epoch-080"
 # pair name -> (oodguard model under seed-S, peer model under seed-S, label); "P:" = under the
