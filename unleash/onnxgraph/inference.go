@@ -41,14 +41,7 @@ func (m *Model) MarshalInference(replace map[string][]float32) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("onnxgraph: to inference mode: %w", err)
 	}
-	conv, err := parse(data)
-	if err != nil {
-		return nil, fmt.Errorf("onnxgraph: to inference mode: %w", err)
-	}
-	if conv.InTrainingMode() {
-		return nil, fmt.Errorf("onnxgraph: to inference mode: %v still in training mode", append(conv.TrainingBatchNorm, conv.TrainingDropout...))
-	}
-	return conv.Marshal(replace)
+	return data, nil
 }
 
 // WriteInference writes MarshalInference(replace) to w.
@@ -82,7 +75,11 @@ func (m *Model) inferenceBytes(replace map[string][]float32) ([]byte, error) {
 	for _, name := range m.TrainingDropout {
 		training[name] = true
 	}
-	// convert returns the node's new encoding, or nil to keep its bytes.
+	// convert returns the node's new encoding, or nil to keep its bytes; converted holds the
+	// training-mode nodes it rewrote (all of them, or the file would still train: checked below
+	// instead of parsing the whole result again).
+
+	converted := map[string]bool{}
 	convert := func(raw []byte) ([]byte, error) {
 		n := &onnx.NodeProto{}
 		if err := proto.Unmarshal(raw, n); err != nil {
@@ -111,6 +108,7 @@ func (m *Model) inferenceBytes(replace map[string][]float32) ([]byte, error) {
 		case "Dropout":
 			n.Input = n.GetInput()[:min(2, len(n.GetInput()))]
 		}
+		converted[nodeName(n)] = true
 		return proto.MarshalOptions{Deterministic: true}.Marshal(n)
 	}
 	// Rewrite ModelProto.graph's node fields, copying every other field's bytes as they are.
@@ -118,10 +116,18 @@ func (m *Model) inferenceBytes(replace map[string][]float32) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rewriteField(file, fieldModelGraph, func(graph []byte) ([]byte, error) {
+	out, err := rewriteField(file, fieldModelGraph, func(graph []byte) ([]byte, error) {
 		return rewriteField(graph, fieldGraphNode, convert)
 	})
+	if err != nil {
+		return nil, err
+	}
+	if len(converted) != len(training) {
+		return nil, fmt.Errorf("%d of the %d training-mode nodes %v converted", len(converted), len(training), append(m.TrainingBatchNorm, m.TrainingDropout...))
+	}
+	return out, nil
 }
+
 
 // rewriteField returns msg with each length-delimited field num replaced by fn(payload) (kept
 // when fn returns nil), and every other field's bytes (tag included) as they are.
