@@ -180,6 +180,10 @@ def main():
     md.append("")
     for pair, v in verdicts.items():
         bad = [k for k, ok in v if ok == "DIFFER"]
+        if all(ok == "n/a" for _, ok in v):
+            md.append("- %s: one seed, no seed-to-seed spread to judge against" % pair)
+            continue
+
         md.append("- %s: %s" % (pair, "agree on every metric" if not bad else "differ on " + ", ".join(bad)))
     # data-order replicates: seed 1's start model, UM at the grid's c, three shuffling seeds a side
     rep = [r for r in rows if r["seed"] == 1 and r["pair"] in ORDER]
