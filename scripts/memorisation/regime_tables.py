@@ -94,11 +94,11 @@ def model_tables():
 
 def peer_table():
     out = ["**Peer check** (oodguard vs the PyTorch peer `scripts/peer/um_peer.py` from the same start weights, "
-           "training images and recipe, each side with its own data order; mean ± sd over seeds, unseen-mean FPR95 / AUROC):\n",
+           "training images and recipe, each side with its own data order unless said; mean ± sd over seeds, unseen-mean FPR95 / AUROC):\n",
            "| dataset | recipe | seeds | ID acc oodguard / peer | unseen FPR95 oodguard / peer | unseen AUROC oodguard / peer |",
            "|---|---|---|---|---|---|"]
-    for ds, name, pairs in (("Fashion-MNIST", "peer-fmnist.csv", [("um", "UM, grid's c, 10 ep."), ("umap", "UMAP magnitude, grid's c, 10 ep."), ("um-c0", "UM at c = 0, 10 ep.")]),
-                            ("CIFAR-10", "peer-cifar.csv", [("um", "UM, c = best epoch's loss, 10 ep."), ("umap", "UMAP magnitude, c = best loss, 10 ep."),
+    for ds, name, pairs in (("Fashion-MNIST", "peer-fmnist.csv", [("um", "UM, grid's c, 10 ep."), ("umap", "UMAP magnitude, grid's c, 10 ep."), ("um-c0", "UM at c = 0, 10 ep."), ("um-same-order", "UM, grid's c, 10 ep., the peer in oodguard's data order")]),
+                            ("CIFAR-10", "peer-cifar.csv", [("um", "UM, c = best epoch's loss, 10 ep."), ("umap", "UMAP magnitude, c = best loss, 10 ep."), ("um-same-order", "UM, c = best loss, 10 ep., the peer in oodguard's data order"),
                                                             ("um-estimate-e100", "UM at the official estimate, 100 ep.")])):
         p = os.path.join(DOCS, name)
         if not os.path.exists(p):
@@ -126,8 +126,8 @@ COMPACT = {
                            "um c=estimate-e100", "umap-kaiming c=estimate-e100"],
 }
 SHORT = {"final epoch": "final epoch (no method)", "best epoch (val)": "best epoch, chosen on val",
-         "um-grid-e10 or input (val rule)": "UM, chosen on val", "umap-grid-e10 or input (val rule)": "UMAP, chosen on val",
-         "um (e10): chosen on val (or no change)": "UM, chosen on val", "umap (e10): chosen on val (or no change)": "UMAP, chosen on val",
+         "um-grid-e10 or input (val rule)": "UM (10 ep.), chosen on val", "umap-grid-e10 or input (val rule)": "UMAP (10 ep.), chosen on val",
+         "um (e10): chosen on val (or no change)": "UM (10 ep.), chosen on val", "umap (e10): chosen on val (or no change)": "UMAP (10 ep.), chosen on val",
          "um c=estimate-e100": "UM, official recipe (100 ep.)", "umap-kaiming c=estimate-e100": "UMAP, official recipe (100 ep.)",
          "um-cestimate-e100 (one fixed constraint)": "UM, official recipe (100 ep.)",
          "umap-kaiming-cestimate-e100 (one fixed constraint)": "UMAP, official recipe (100 ep.)"}
