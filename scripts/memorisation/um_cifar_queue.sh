@@ -14,7 +14,7 @@ for S in $SEEDS; do
   best=$(RUNS=$RUNS /usr/bin/python3 "$H/summarise_cifar.py" best "$S")
   final=$(basename "$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)" .onnx)   # epoch-080 in the docs' runs
   for m in "$final" "$best"; do
-
+    "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"   # done already unless eval_loop.sh skipped it (EVERY)
     VAL=1 "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
     TRAINACC=$S "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
   done
