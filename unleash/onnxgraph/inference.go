@@ -128,7 +128,6 @@ func (m *Model) inferenceBytes(replace map[string][]float32) ([]byte, error) {
 	return out, nil
 }
 
-
 // rewriteField returns msg with each length-delimited field num replaced by fn(payload) (kept
 // when fn returns nil), and every other field's bytes (tag included) as they are.
 func rewriteField(msg []byte, num protowire.Number, fn func([]byte) ([]byte, error)) ([]byte, error) {
