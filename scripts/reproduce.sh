@@ -29,7 +29,13 @@ case "${REPRODUCE:-memorisation}" in
 	memorisation) exec scripts/memorisation/regime.sh full "$@" ;;
 	memorisation-smoke) exec scripts/memorisation/regime.sh smoke "$@" ;;
 	memorisation-densenet) exec scripts/memorisation/regime.sh densenet "$@" ;;
+	smoke | short | default | full) ;;
+	*)
+		echo "make reproduce: unknown REPRODUCE=$REPRODUCE (want memorisation, memorisation-smoke, memorisation-densenet, smoke, short or full)" >&2
+		exit 2
+		;;
 esac
+
 mkdir -p .cache/reproduce
 $GO build -o .cache/reproduce/reproduce ./internal/reproduce
 exec .cache/reproduce/reproduce "$@"
