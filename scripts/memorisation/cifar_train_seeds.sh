@@ -12,21 +12,15 @@ RUNS=${RUNS:-/root/oodguard-runs/cifar-mem}
 BIN=${BIN:-$PWD/bin/oodguard}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$PWD/.cache/onnxruntime/1.24.1/linux-amd64/libonnxruntime.so}
 D=$RUNS/data
-for S in "$@"; do
-  out=$RUNS/seed-$S/train
-  if grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; then echo "seed $S: done already"; continue; fi
-  mkdir -p "$RUNS/seed-$S"
+H=$(cd "$(dirname "$0")" && pwd)
+. "$H/train_loop.sh"
+train_cmd() { # SEED OUT
+  local S=$1 out=$2
   # shellcheck disable=SC2206 # ARCH_FLAGS is a list of flags
   arch=(${ARCH_FLAGS:--arch resnet -width 16 -blocks 1,1,1})
   cmd=(nice -n 5 "$BIN" train "${arch[@]}" -data "${SRC:-../shared/data}/cifar10/train.tar#train"
        -limit "${TRAIN_LIMIT:-5000}" -seed "$S" -crop 0 -flip=false -epochs "${EPOCHS:-80}" -lr 0.1 -batch 128 -threads 2
        -id-val "$D/cifar-val-5000" -ood-val "$D/tin-val-5000" -val-limit "${VAL_LIMIT:-2000}"
        -resume -out "$out")
-  echo "${cmd[*]}" > "$RUNS/seed-$S/train.cmd"
-  t0=$(date +%s)
-  echo "seed $S: start $(date -u +%FT%TZ)"
-  "${cmd[@]}" >> "$RUNS/seed-$S/train.log" 2>&1
-  rc=$?
-  echo "seed $S: rc=$rc wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee -a "$RUNS/seed-$S/train.wall"
-  [ $rc = 0 ] || exit $rc
-done
+}
+train_seeds "$@"

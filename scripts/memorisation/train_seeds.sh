@@ -9,19 +9,13 @@ RUNS=${RUNS:-/root/oodguard-runs/fmnist-mem}
 BIN=${BIN:-/root/oodguard-runs/bin/oodguard}
 export ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-/root/oodguard-runs/bin/libonnxruntime.so}
 D=$RUNS/data
-for S in "$@"; do
-  out=$RUNS/seed-$S/train
-  if grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; then echo "seed $S: done already"; continue; fi
-  mkdir -p "$RUNS/seed-$S"
+H=$(cd "$(dirname "$0")" && pwd)
+. "$H/train_loop.sh"
+train_cmd() { # SEED OUT
+  local S=$1 out=$2
   cmd=(nice -n 5 "$BIN" train -arch cnn28 -width 32 -data "$D/fmnist-train-55000/train-images-idx3-ubyte.gz"
        -limit "${TRAIN_LIMIT:-10000}" -seed "$S" -crop 0 -flip=false -epochs "${EPOCHS:-60}" -lr 0.1 -batch 128
        -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -ood-val "$D/mnist-val-5000/t10k-images-idx3-ubyte.gz"
        -resume -out "$out")
-  echo "${cmd[*]}" > "$RUNS/seed-$S/train.cmd"
-  t0=$(date +%s)
-  echo "seed $S: start $(date -u +%FT%TZ)"
-  "${cmd[@]}" >> "$RUNS/seed-$S/train.log" 2>&1
-  rc=$?
-  echo "seed $S: rc=$rc wall=$(( $(date +%s) - t0 ))s end $(date -u +%FT%TZ)" | tee -a "$RUNS/seed-$S/train.wall"
-  [ $rc = 0 ] || exit $rc
-done
+}
+train_seeds "$@"
