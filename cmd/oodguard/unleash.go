@@ -20,6 +20,7 @@ import (
 	"github.com/oodguard/oodguard/unleash/mask"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
 	urun "github.com/oodguard/oodguard/unleash/run"
+	"github.com/oodguard/oodguard/unleash/train"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -41,6 +42,7 @@ type unleashCommand struct {
 	epochs, batch          int
 	crop, oldPad           int
 	flip, oldNoFlip        bool
+	cropSet, flipSet       bool // given on the command line (else the model's training augmentation)
 	bnEval                 bool
 	seed                   uint64
 	limit, checkLimit      int
@@ -54,7 +56,9 @@ func (c *unleashCommand) Usage(w io.Writer) {
 Restores a classifier's OOD-detection ability with Unleashing Mask (Zhu et al., ICML 2023), as the
 official code does it: training under the flooding loss |CE - c| + c, SGD (momentum 0.9, weight
 decay 1e-4, no Nesterov), lr with per-epoch cosine decay, batches shuffled every epoch and
-augmented with a random crop (black padding 4) and a horizontal flip, all seeded.
+augmented as the model was trained (the official code fine-tunes with its training pipeline):
+a model from oodguard train records its crop and flip; any other gets the official random crop
+(black padding 4) and horizontal flip; -crop and -flip override. All seeded.
 
   umap  learns a per-layer pruning mask over the frozen weights: every Conv, Gemm and MatMul
         weight keeps the fraction -keep (0.8) with the largest |score|; the output holds W*mask.
@@ -138,8 +142,8 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	fs.IntVar(&c.batch, "batch", def.Batch, "batch size (the last partial batch of each epoch is dropped)")
 	fs.Float64Var(&c.momentum, "momentum", def.Momentum, "SGD momentum")
 	fs.Float64Var(&c.wd, "wd", def.WeightDecay, "weight decay (coupled, also on umap scores)")
-	fs.IntVar(&c.crop, "crop", def.Augment.Pad, "zero padding of the random crop in pixels (0: no crop), as in train")
-	fs.BoolVar(&c.flip, "flip", true, "random horizontal flip (-flip=false: none), as in train")
+	fs.IntVar(&c.crop, "crop", def.Augment.Pad, "zero padding of the random crop in pixels (0: no crop), as in train (default: as the model was trained, else 4)")
+	fs.BoolVar(&c.flip, "flip", true, "random horizontal flip (-flip=false: none), as in train (default: as the model was trained, else on)")
 	fs.IntVar(&c.oldPad, "pad", def.Augment.Pad, "deprecated: use -crop")
 	fs.BoolVar(&c.oldNoFlip, "no-flip", false, "deprecated: use -flip=false")
 	fs.BoolVar(&c.bnEval, "bn-eval", false, "keep BatchNorm in inference mode while training (not official)")
@@ -185,6 +189,11 @@ func (c *unleashCommand) Run(ctx context.Context, args []string) error {
 	if sh := spec.InputShape(); sh != [3]int{m.Channels, m.Height, m.Width} {
 		return fmt.Errorf("preprocessing gives %dx%dx%d images, %s takes %dx%dx%d", sh[0], sh[1], sh[2], c.model, m.Channels, m.Height, m.Width)
 	}
+	augFrom, err := c.modelAugment(m, &cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "augmentation: %s (%s)\n", cfg.Augment, augFrom)
 	if _, err := ort.Setup(c.ortLib); err != nil {
 		return err
 	}
@@ -327,6 +336,7 @@ func (c *unleashCommand) deprecatedFlags(fs *flag.FlagSet) error {
 		}
 		fmt.Fprintf(stderr, "warning: -%s is deprecated and will go; use -%s, as train does\n", d.old, d.new)
 	}
+	c.cropSet, c.flipSet = set["crop"] || set["pad"], set["flip"] || set["no-flip"]
 	if set["pad"] {
 		c.crop = c.oldPad
 	}
@@ -334,6 +344,41 @@ func (c *unleashCommand) deprecatedFlags(fs *flag.FlagSet) error {
 		c.flip = !c.oldNoFlip
 	}
 	return nil
+}
+
+// modelAugment sets the augmentation the command line did not give to the one the model records
+// it was trained with (oodguard train writes it into every checkpoint's metadata): the official
+// code fine-tunes with its training pipeline's augmentation. A model that records none keeps the
+// official crop and flip. It returns where the augmentation came from.
+func (c *unleashCommand) modelAugment(m *onnxgraph.Model, cfg *urun.Config) (string, error) {
+	crop, hasCrop := m.Metadata(train.MetadataCrop)
+	flip, hasFlip := m.Metadata(train.MetadataFlip)
+	switch {
+	case c.cropSet && c.flipSet:
+		return "-crop and -flip", nil
+	case (!hasCrop || !hasFlip) && (c.cropSet || c.flipSet):
+		return "the command line's, the rest the official recipe's", nil
+	case !hasCrop || !hasFlip:
+		return "the official recipe's; " + c.model + " does not record its training augmentation", nil
+	}
+	if !c.cropSet {
+		v, err := strconv.Atoi(crop)
+		if err != nil || v < 0 {
+			return "", fmt.Errorf("%s: metadata %s = %q is not a padding in pixels", c.model, train.MetadataCrop, crop)
+		}
+		cfg.Augment.Pad = v
+	}
+	if !c.flipSet {
+		v, err := strconv.ParseBool(flip)
+		if err != nil {
+			return "", fmt.Errorf("%s: metadata %s = %q is not true or false", c.model, train.MetadataFlip, flip)
+		}
+		cfg.Augment.Flip = v
+	}
+	if c.cropSet || c.flipSet {
+		return "the command line's, the rest as " + c.model + " was trained", nil
+	}
+	return "as " + c.model + " was trained, from its metadata", nil
 }
 
 // sampleData returns a seeded random subset of n images of d, in d's order (d itself when n <= 0

@@ -17,6 +17,7 @@ import (
 	"github.com/oodguard/oodguard/runtime/runtimetest"
 	"github.com/oodguard/oodguard/unleash/mask"
 	"github.com/oodguard/oodguard/unleash/onnxgraph"
+	"github.com/oodguard/oodguard/unleash/train"
 )
 
 // unleashFixture copies cnn28.onnx and its preprocessing spec into a temporary folder, next to
@@ -381,6 +382,65 @@ func TestUnleashAugmentFlagsAsTrain(t *testing.T) {
 	code, _, errOut := runCLI(t, append(append([]string(nil), base...), "-pad", "3", "-crop", "2")...)
 	if code != 2 || !strings.Contains(errOut, "-pad") {
 		t.Errorf("unleash -pad 3 -crop 2: exit %d, stderr %q; want 2", code, errOut)
+	}
+}
+
+// Without -crop/-flip, unleash fine-tunes with the augmentation the model records it was trained
+// with (oodguard train's checkpoint metadata); a flag overrides its half; a model without the
+// record gets the official crop and flip; a malformed record is an error naming the model.
+func TestUnleashAugmentFromModel(t *testing.T) {
+	f := newUnleashFixture(t)
+	src, err := os.ReadFile(f.model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specJSON, err := os.ReadFile(strings.TrimSuffix(f.model, ".onnx") + ".preprocess.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMeta := func(name, crop, flip string) string {
+		b, err := onnxgraph.SetMetadata(src, map[string]string{train.MetadataCrop: crop, train.MetadataFlip: flip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(f.dir, name+".onnx")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(f.dir, name+".preprocess.json"), specJSON, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noAug := withMeta("noaug", "0", "false")
+	out := filepath.Join(f.dir, "out.onnx")
+	for _, c := range []struct {
+		model   string
+		args    []string
+		augment string
+		from    string
+	}{
+		{noAug, nil, "none", "as " + noAug + " was trained"},
+		{noAug, []string{"-flip"}, "random horizontal flip", "the command line's, the rest as"},
+		{f.model, nil, "random crop (padding 4, black) + random horizontal flip", "does not record its training augmentation"},
+		{f.model, []string{"-crop", "1"}, "random crop (padding 1, black) + random horizontal flip", "the rest the official recipe's"},
+	} {
+		args := []string{"unleash", "-mode", "um", "-model", c.model, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-constraint", "0", "-keep-worse"}
+		code, _, errOut := runCLI(t, append(args, c.args...)...)
+		if code != 0 {
+			t.Fatalf("unleash %s %v: exit %d\n%s", filepath.Base(c.model), c.args, code, errOut)
+		}
+		if got := readRecord(t, strings.TrimSuffix(out, ".onnx")+".run.json").Augment; got != c.augment {
+			t.Errorf("unleash %s %v: augmentation %q, want %q", filepath.Base(c.model), c.args, got, c.augment)
+		}
+		if !strings.Contains(errOut, "augmentation: "+c.augment+" (") || !strings.Contains(errOut, c.from) {
+			t.Errorf("unleash %s %v: stderr does not say %q:\n%s", filepath.Base(c.model), c.args, c.from, errOut)
+		}
+	}
+	bad := withMeta("bad", "four", "true")
+	code, _, errOut := runCLI(t, "unleash", "-mode", "um", "-model", bad, "-data", f.train, "-out", out, "-epochs", "1", "-batch", "32", "-constraint", "0", "-keep-worse")
+	if code != 1 || !strings.Contains(errOut, bad) || !strings.Contains(errOut, train.MetadataCrop) {
+		t.Errorf("unleash on a model with crop metadata \"four\": exit %d, stderr %q; want 1 naming the model and the key", code, errOut)
 	}
 }
 

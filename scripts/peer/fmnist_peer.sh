@@ -7,6 +7,8 @@
 #   um      UM at the grid's chosen c  (peer of seed-S/um/um-grid-e10)
 #   um-c0   UM at c = 0                 (peer of seed-S/um/um-c0-e10)
 #   umap    UMAP, magnitude init, keep 0.8, at the UMAP grid's chosen c (peer of seed-S/umap/umap-grid-e10)
+#   um-estimate-e100  the official recipe: UM for 100 epochs at the official constraint estimate
+#           oodguard's run computed (peer of seed-S/um/um-cestimate-e100)
 #   oodguard-um  not the peer: oodguard unleash itself, um_seed.sh's command at the grid's c with
 #           -seed PEER_SEED (another shuffling order), to measure how far the data order alone
 #           moves oodguard's result; written as oodguard-um-e10-shuffleN
@@ -23,20 +25,21 @@ PS=${PEER_SEED:-$S}
 D=$RUNS/data
 chosen() { /usr/bin/python3 -c "import json;print(repr(json.load(open('$1'))['constraint']['value']))"; }
 for kind in "$@"; do
-  extra=()
+  extra=() ep=10
   case $kind in
     um|oodguard-um) c=$(chosen "$RUNS/seed-$S/um/um-grid-e10.run.json"); mode=um ;;
+    um-estimate-e100) c=$(chosen "$RUNS/seed-$S/um/um-cestimate-e100.run.json"); mode=um; ep=100 ;;
     um-c0) c=0; mode=um ;;
     umap) c=$(chosen "$RUNS/seed-$S/umap/umap-grid-e10.run.json"); mode=umap; extra=(-score-init magnitude -keep 0.8) ;;
     *) echo "unknown kind $kind" >&2; exit 2 ;;
   esac
-  name=peer-$kind-e10
+  name=peer-$kind; [ "$ep" = 10 ] && name=$name-e10
   [ "$PS" != "$S" ] && name=$name-shuffle$PS
   # ORDER=1: the peer takes oodguard's own data order (scripts/peer/order) instead of torch's
   oflag=()
   if [ "${ORDER:-}" = 1 ]; then
-    name=$name-oodguardorder; of=$OUT/../data/order-$S.txt
-    [ -f "$of" ] || (cd "$H/../.." && go run ./scripts/peer/order -seed "$S" -n 10000 -epochs 10 > "$of") || exit 1
+    name=$name-oodguardorder; of=$OUT/../data/order-$S$([ "$ep" != 10 ] && echo "-e$ep").txt
+    [ -f "$of" ] || (cd "$H/../.." && go run ./scripts/peer/order -seed "$S" -n 10000 -epochs "$ep" > "$of.tmp" && mv "$of.tmp" "$of") || exit 1
     oflag=(-order "$of")
   fi
   U=$OUT/seed-$S/$mode
@@ -55,7 +58,7 @@ for kind in "$@"; do
   if [ "$kind" != oodguard-um ] && [ ! -f "$U/$name.onnx" ]; then
     cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$mode" -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
-         -constraint "$c" -epochs 10 -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" "${oflag[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
+         -constraint "$c" -epochs "$ep" -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" "${oflag[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
     echo "${cmd[*]}" > "$U/$name.cmd"
     t0=$(date +%s)
     "${cmd[@]}" > "$U/$name.log" 2>&1

@@ -26,7 +26,8 @@
 // # Outputs, in Config.Out
 //
 //   - epoch-NNN.onnx and epoch-NNN.preprocess.json after each epoch (oodguard eval, calibrate
-//     and bundle find the spec next to the model);
+//     and bundle find the spec next to the model); each checkpoint's metadata records the
+//     augmentation it was trained with (MetadataCrop, MetadataFlip), unleash's default;
 //   - train.json (Log): config, seeds, data, and per epoch loss, train accuracy (training mode,
 //     augmented, before each step's update), validation accuracy, FPR95 and AUROC, learning
 //     rate and seconds; rewritten after each epoch;
@@ -61,6 +62,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/oodguard/oodguard/calibrate"
@@ -83,6 +85,13 @@ const (
 	DefaultMomentum    = 0.9
 	DefaultWeightDecay = 5e-4
 	DefaultCrop        = 4
+)
+
+// Keys of the model metadata (metadata_props) under which every checkpoint records the
+// augmentation it was trained with: the crop's padding in pixels and the flip ("true"/"false").
+const (
+	MetadataCrop = "oodguard.train.crop"
+	MetadataFlip = "oodguard.train.flip"
 )
 
 // ErrExists is returned when the output folder already holds a training run.
@@ -281,7 +290,15 @@ func Run(ctx context.Context, cfg Config, set *Images, trainName string, val Val
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	m, err := onnxgraph.Parse(data)
+	// every checkpoint records the augmentation it was trained with, which oodguard unleash
+	// takes by default (the official code fine-tunes with the training pipeline's augmentation)
+	withMeta, err := onnxgraph.SetMetadata(data, map[string]string{
+		MetadataCrop: strconv.Itoa(cfg.Augment.Crop), MetadataFlip: strconv.FormatBool(cfg.Augment.Flip),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	m, err := onnxgraph.Parse(withMeta)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

@@ -237,6 +237,15 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: running variance still all ones: training did not update it", p.Name)
 		}
 	}
+	// The checkpoint records the augmentation it was trained with (unleash's default).
+	crop, okc := m.Metadata(train.MetadataCrop)
+	flip, okf := m.Metadata(train.MetadataFlip)
+	if crop != "1" || flip != "false" || !okc || !okf {
+		t.Errorf("checkpoint metadata crop %q (%v), flip %q (%v); want \"1\" and \"false\"", crop, okc, flip, okf)
+	}
+	if arch, _ := m.Metadata("oodguard.arch"); arch != "cnn28 w8" {
+		t.Errorf("checkpoint metadata oodguard.arch %q, want the arch's own entry kept", arch)
+	}
 
 	// A second run into the same folder is refused.
 	if _, err := train.Run(context.Background(), cfg, set, "squares", train.Validation{}, train.Hooks{}); !errors.Is(err, train.ErrExists) {
