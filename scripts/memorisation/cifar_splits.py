@@ -60,6 +60,6 @@ def train_subset(s):
 
 os.makedirs(OUT, exist_ok=True)
 noise("noise-rgb-5000", 5000, 14)
-for s in [int(v) for v in os.environ.get("SEEDS", "1,2,3").split(",")]:
+for s in [int(v) for v in os.environ.get("SEEDS", "1,2,3").replace(",", " ").split()]:
     train_subset(s)
 

@@ -96,7 +96,7 @@ noise("noise-5000", 5000, 14)
 
 # The 10k training subsets themselves (indices from scripts/memorisation/subset, the same draw
 # as `oodguard train -limit 10000 -seed S`), for eval-mode training accuracy.
-for s in [int(v) for v in os.environ.get("SEEDS", "1,2,3").split(",")]:
+for s in [int(v) for v in os.environ.get("SEEDS", "1,2,3").replace(",", " ").split()]:
     idx_file = os.path.join(OUT, f"subset-{s}.txt")
 
     d = os.path.join(OUT, f"train-subset-{s}")

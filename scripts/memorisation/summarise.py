@@ -20,7 +20,7 @@ import csv, glob, json, math, os, sys
 from summ_common import corr_cell, labels_of, mean_diff_lines, per_seed_lines
 
 RUNS = os.environ.get("RUNS", "/root/oodguard-runs/fmnist-mem")
-SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").split(",")]
+SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").replace(",", " ").split()]
 EPOCH_FLOOR = 2.0
 MODEL_FLOOR = 1.5
 FAMS = [("mnist-test", "mnist-test-5000"), ("cifar10", "cifar10/test.tar"), ("tin", "tin-test-5000"), ("noise", "noise-5000")]

@@ -23,7 +23,7 @@ import csv, glob, json, math, os, re, sys
 from summ_common import corr_cell, labels_of, mean_diff_lines, per_seed_lines
 
 RUNS = os.environ.get("RUNS", "/root/oodguard-runs/cifar-mem")
-SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").split(",")]
+SEEDS = [int(s) for s in os.environ.get("SEEDS", "1,2,3").replace(",", " ").split()]
 EPOCH_FLOOR = 2.0
 MODEL_FLOOR = 1.5
 # family: the ood_set name eval writes (matched exactly: "mnist/..." is a suffix of "fashion-mnist/...")

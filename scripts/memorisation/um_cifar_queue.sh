@@ -6,17 +6,19 @@
 #   um_cifar_queue.sh um "1 2 3" & um_cifar_queue.sh umap "1 2 3" &
 # CANDS (default "estimate bestloss") and EPOCHS pass through.
 set -u
-MODE=$1; SEEDS=$2
+# not SEEDS: regime.sh exports that (comma-separated) to the Python scripts this one calls
+MODE=$1; QUEUE_SEEDS=$2
 RUNS=${RUNS:-/root/oodguard-runs/cifar-mem}
 H=$(cd "$(dirname "$0")" && pwd)
-for S in $SEEDS; do
+for S in $QUEUE_SEEDS; do
   until grep -q "rc=0" "$RUNS/seed-$S/train.wall" 2>/dev/null; do sleep 30; done
-  best=$(RUNS=$RUNS /usr/bin/python3 "$H/summarise_cifar.py" best "$S")
+  best=$(RUNS=$RUNS /usr/bin/python3 "$H/summarise_cifar.py" best "$S") && [ -n "$best" ] ||
+    { echo "um_cifar_queue.sh: no best epoch for seed $S" >&2; exit 1; }
   final=$(basename "$(ls "$RUNS/seed-$S/train"/epoch-*.onnx | sort | tail -1)" .onnx)   # epoch-080 in the docs' runs
   for m in "$final" "$best"; do
-    "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"   # done already unless eval_loop.sh skipped it (EVERY)
-    VAL=1 "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
-    TRAINACC=$S "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx"
+    "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx" || exit   # done already unless eval_loop.sh skipped it (EVERY)
+    VAL=1 "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx" || exit
+    TRAINACC=$S "$H/eval_cifar.sh" "$RUNS/seed-$S/train/$m.onnx" || exit
   done
   for c in ${CANDS:-estimate bestloss}; do
     echo "seed $S $MODE $c start $(date -u +%FT%TZ)"
