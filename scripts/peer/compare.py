@@ -43,6 +43,8 @@ PAIRS = [
     ("um-same-order", "um/um-grid-e10", "um/peer-um-e10-oodguardorder", "UM, grid's c, the peer in oodguard's data order"),
     ("um-order101", "P:um/oodguard-um-e10-shuffle101", "um/peer-um-e10-shuffle101", "UM, grid's c, shuffling seed 101 (both sides)"),
     ("um-order102", "P:um/oodguard-um-e10-shuffle102", "um/peer-um-e10-shuffle102", "UM, grid's c, shuffling seed 102 (both sides)"),
+    ("um-estimate-e100", "um/um-cestimate-e100", "um/peer-um-estimate-e100-oodguardorder",
+     "UM, the official recipe: c = the official estimate, 100 epochs, the peer in oodguard's data order"),
 ]
 ORDER = ["um", "um-order101", "um-order102"]  # the data-order replicates of seed 1
 START = "train/epoch-060"
