@@ -269,26 +269,34 @@ def plot(curves, path):
     import matplotlib.pyplot as plt
     seeds = sorted(curves)
     n = min(len(curves[s]["val_acc"]) for s in seeds)
-    ep = list(range(1, n + 1))
 
     def mean(key):
-        out = []
+        """the epochs every seed has a value of key (test sets: every EVERY-th epoch), and the mean"""
+        xs, ys = [], []
         for i in range(n):
-            xs = [curves[s][key][i] for s in seeds if curves[s][key][i] is not None]
-            out.append(sum(xs) / len(xs) if xs else float("nan"))
-        return out
+            v = [curves[s][key][i] for s in seeds]
+            if all(x is not None for x in v):
+                xs.append(i + 1)
+                ys.append(sum(v) / len(v))
+        return xs, ys
+    log = train_log(seeds[0]) or {}
+    what = "%s, %s CIFAR-10 images" % (log.get("arch", "?"), format(log.get("train", {}).get("count", 0), ","))
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 7.5), sharex=True)
     for key, lab, st in [("tin-val", "Tiny ImageNet val half (validation family)", "-"), ("tin-test", "Tiny ImageNet test half (same family)", "--"),
                          ("mnist", "MNIST RGB (unseen)", "-"), ("fmnist", "Fashion-MNIST RGB (unseen)", "-"), ("noise", "uniform noise (unseen)", ":"),
                          ("unseen", "mean of the unseen three", "-")]:
-        a1.plot(ep, mean(key), st, label=lab, lw=2.2 if key == "unseen" else 1.2, color="k" if key == "unseen" else None)
+        xs, ys = mean(key)
+        a1.plot(xs, ys, st, label=lab, lw=2.2 if key == "unseen" else 1.2, color="k" if key == "unseen" else None,
+                marker="." if len(xs) < n / 2 else None)
     a1.set_ylabel("energy FPR95 (%), lower is better")
-    a1.set_title(f"ResNet-8 w16, 5k CIFAR-10 images, no augmentation; mean of {len(seeds)} seed(s) ({','.join(map(str, seeds))})", fontsize=9)
+    a1.set_title(f"{what}, no augmentation; mean of {len(seeds)} seed(s) ({','.join(map(str, seeds))})", fontsize=9)
     a1.legend(fontsize=8)
     a1.grid(alpha=0.3)
-    a2.plot(ep, mean("train_acc"), label="train acc (5k subset, train mode, during the epoch)")
-    a2.plot(ep, mean("val_acc"), label="ID validation acc (2,000 of cifar-val-5000)")
-    a2.plot(ep, mean("test_acc"), label="ID test acc (2,000 of cifar-test-5000)")
+    for key, lab in [("train_acc", "train acc (the training subset, train mode, during the epoch)"),
+                     ("val_acc", "ID validation acc (cifar-val-5000, as train scores it)"),
+                     ("test_acc", "ID test acc (cifar-test-5000, the evaluated epochs)")]:
+        xs, ys = mean(key)
+        a2.plot(xs, ys, label=lab, marker="." if len(xs) < n / 2 else None)
     a2.set_ylabel("accuracy (%)")
     a2.set_xlabel("epoch")
     a2.legend(fontsize=8)
