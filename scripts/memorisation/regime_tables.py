@@ -98,7 +98,8 @@ def peer_table():
            "training images and recipe, each side with its own data order unless said; mean ± sd over seeds, unseen-mean FPR95 / AUROC):\n",
            "| dataset | recipe | seeds | ID acc oodguard / peer | unseen FPR95 oodguard / peer | unseen AUROC oodguard / peer |",
            "|---|---|---|---|---|---|"]
-    for ds, name, pairs in (("Fashion-MNIST", "peer-fmnist.csv", [("um", "UM, grid's c, 10 ep."), ("umap", "UMAP magnitude, grid's c, 10 ep."), ("um-c0", "UM at c = 0, 10 ep."), ("um-same-order", "UM, grid's c, 10 ep., the peer in oodguard's data order")]),
+    for ds, name, pairs in (("Fashion-MNIST", "peer-fmnist.csv", [("um", "UM, grid's c, 10 ep."), ("umap", "UMAP magnitude, grid's c, 10 ep."), ("um-c0", "UM at c = 0, 10 ep."), ("um-same-order", "UM, grid's c, 10 ep., the peer in oodguard's data order"),
+                                                            ("um-estimate-e100", "UM at the official estimate, 100 ep., the peer in oodguard's data order")]),
                             ("CIFAR-10", "peer-cifar.csv", [("um", "UM, c = best epoch's loss, 10 ep."), ("umap", "UMAP magnitude, c = best loss, 10 ep."), ("um-same-order", "UM, c = best loss, 10 ep., the peer in oodguard's data order"),
                                                             ("um-estimate-e100", "UM at the official estimate, 100 ep.")])):
         p = os.path.join(DOCS, name)
