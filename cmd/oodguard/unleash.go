@@ -89,7 +89,6 @@ at 10 epochs changed nothing or cost accuracy, and the official recipe (100 epoc
 estimate) lowered the unseen-family FPR95 by 51 points on Fashion-MNIST but not at all on
 CIFAR-10; a post-hoc detector ('oodguard choose') did better on both.
 
-
 A model exported in training mode (after model.train() with TrainingMode.PRESERVE: BatchNorm
 with batch statistics, Dropout on) is taken as it is and trains as any other (its Dropout passes
 values through); OUT.onnx is always in inference mode: its BatchNorm normalises with the running
