@@ -37,6 +37,7 @@ SETS = {
          ("interp, naive BN", "interpolation final↔best (val)"),
          ("um-cestimate-e100 (one fixed constraint)", "UM at the official estimate, 100 ep. (official recipe)"),
          ("umap-kaiming-cestimate-e100 (one fixed constraint)", "UMAP official init at the estimate, 100 ep. (official recipe)"),
+         ("umap-cestimate-e100 (one fixed constraint)", "UMAP magnitude init at the estimate, 100 ep."),
          ("um-c0-e100 (control: one fixed constraint)", "UM at c = 0 (control: no flooding), 100 ep.")]),
     "CIFAR-10 (ResNet-8, 5k images, 80 epochs; validation family Tiny ImageNet)": (
         "memorisation-cifar-models.csv",
