@@ -12,6 +12,8 @@
 #   oodguard-um  not the peer: oodguard unleash itself, um_seed.sh's command at the grid's c with
 #           -seed PEER_SEED (another shuffling order), to measure how far the data order alone
 #           moves oodguard's result; written as oodguard-um-e10-shuffleN
+#   oodguard-um-estimate-e100  the same for the official recipe (the estimate of seed-S's run,
+#           100 epochs): oodguard-um-estimate-e100-shuffleN
 # Then the same evaluation as the oodguard models (scripts/memorisation/eval_models.sh: test sets,
 # validation pair, accuracy on the training images). Skips what exists.
 # Usage: fmnist_peer.sh SEED KIND...   (PEER_SEED=N: the peer's shuffling seed, default SEED)
@@ -28,6 +30,7 @@ for kind in "$@"; do
   extra=() ep=10
   case $kind in
     um|oodguard-um) c=$(chosen "$RUNS/seed-$S/um/um-grid-e10.run.json"); mode=um ;;
+    oodguard-um-estimate-e100) c=$(chosen "$RUNS/seed-$S/um/um-cestimate-e100.run.json"); mode=um; ep=100 ;;
     um-estimate-e100) c=$(chosen "$RUNS/seed-$S/um/um-cestimate-e100.run.json"); mode=um; ep=100 ;;
     um-c0) c=0; mode=um ;;
     umap) c=$(chosen "$RUNS/seed-$S/umap/umap-grid-e10.run.json"); mode=umap; extra=(-score-init magnitude -keep 0.8) ;;
@@ -44,18 +47,20 @@ for kind in "$@"; do
   fi
   U=$OUT/seed-$S/$mode
   mkdir -p "$U"
-  if [ "$kind" = oodguard-um ] && [ ! -f "$U/oodguard-um-e10-shuffle$PS.onnx" ]; then
-    name=oodguard-um-e10-shuffle$PS
+  og=; [ "$kind" = oodguard-um ] && og=oodguard-um-e10-shuffle$PS
+  [ "$kind" = oodguard-um-estimate-e100 ] && og=oodguard-um-estimate-e100-shuffle$PS
+  if [ -n "$og" ] && [ ! -f "$U/$og.onnx" ]; then
+    name=$og
     cmd=(nice -n 5 "$BIN" unleash -mode um -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -out "$U/$name.onnx" -constraint "$c"
-         -epochs 10 -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$PS" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -keep-worse)
+         -epochs "$ep" -lr 0.1 -batch 128 -pad 0 -no-flip -seed "$PS" -resume -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz" -keep-worse)
     echo "${cmd[*]}" > "$U/$name.cmd"
     t0=$(date +%s)
     ONNXRUNTIME_LIB=${ONNXRUNTIME_LIB:-$(dirname "$BIN")/libonnxruntime.so} "${cmd[@]}" > "$U/$name.log" 2>&1
     echo "rc=$? wall=$(( $(date +%s) - t0 ))s" | tee "$U/$name.wall"
   fi
-  [ "$kind" = oodguard-um ] && name=oodguard-um-e10-shuffle$PS
-  if [ "$kind" != oodguard-um ] && [ ! -f "$U/$name.onnx" ]; then
+  [ -n "$og" ] && name=$og
+  if [ -z "$og" ] && [ ! -f "$U/$name.onnx" ]; then
     cmd=(nice -n 5 /usr/bin/python3 "$H/um_peer.py" -mode "$mode" -model "$RUNS/seed-$S/train/epoch-060.onnx"
          -data "$D/train-subset-$S/train-images-idx3-ubyte.gz" -id-val "$D/fmnist-val-5000/train-images-idx3-ubyte.gz"
          -constraint "$c" -epochs "$ep" -lr 0.1 -batch 128 -seed "$PS" "${extra[@]}" "${oflag[@]}" -check-ort "$BIN" -out "$U/$name.onnx")
